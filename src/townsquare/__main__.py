@@ -1,0 +1,5 @@
+"""``python -m townsquare`` is the ``townsquare`` command."""
+
+from townsquare.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""The FastAPI application. Built by the entrypoint with the settings and database URL; the
+lifespan owns the engine (created on startup, disposed on shutdown)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from townsquare import __version__
+from townsquare.api import health
+from townsquare.api.problems import install_problem_handlers
+from townsquare.config.settings import Settings
+from townsquare.store.engine import create_db_engine, create_session_factory
+from townsquare.store.migrate import head_revision
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(database_url, settings.database)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.readiness["database"] = health.database_check(
+            engine, database_url, settings.database, head_revision()
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Townsquare",
+        version=__version__,
+        description="Community engine for Discord and LINE: engagement economy and assistant.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database_url = database_url
+    app.state.readiness = {}
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,77 @@
+"""Running the API under uvicorn inside our own event loop, on a socket we bind ourselves.
+
+Binding first means "port in use" is our clear error, not uvicorn calling ``sys.exit``;
+running ``Server.serve()`` ourselves lets ``--duration`` and the demo share the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from townsquare.errors import TownsquareError
+
+
+class ServerStartFailed(TownsquareError):
+    code = "server_start_failed"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerStartFailed(
+            f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another address with "
+            "--host/--port (or TOWNSQUARE_API_HOST / TOWNSQUARE_API_PORT)."
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_http(
+    app: FastAPI,
+    sock: socket.socket,
+    *,
+    duration: float | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both gracefully) or ``duration`` seconds."""
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    # uvicorn offers no "started" event to wait on.
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if not server.started:
+        await serving
+        raise ServerStartFailed("The API did not start; see the log above.")
+    host, port = sock.getsockname()[:2]
+    if on_started is not None:
+        on_started(f"http://{host}:{port}")
+    timer = (
+        asyncio.get_running_loop().call_later(duration, _request_exit, server)
+        if duration is not None
+        else None
+    )
+    try:
+        await serving
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if not serving.done():
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+
+def _request_exit(server: uvicorn.Server) -> None:
+    server.should_exit = True

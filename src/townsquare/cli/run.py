@@ -1,0 +1,156 @@
+"""``townsquare version``, ``serve`` and ``demo``: the commands that run things."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import subprocess
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from townsquare import __version__
+from townsquare.api.app import create_app
+from townsquare.api.server import bind_socket, serve_http
+from townsquare.cli.app import app
+from townsquare.cli.common import out_console, sigterm_unwinds, state
+from townsquare.config.settings import Settings
+from townsquare.errors import SchemaError, TownsquareError
+from townsquare.log import get_logger
+from townsquare.store import migrate
+from townsquare.store.database import DatabaseLocation, open_database
+from townsquare.store.embedded import postgres_bin_dir
+from townsquare.store.engine import create_sync_engine, display_url, translate_errors_sync
+
+log = get_logger(__name__)
+
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Interface to listen on [default: api.host setting].")
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option("--port", help="TCP port, 0 for any free one [default: api.port setting]."),
+]
+DurationOption = Annotated[
+    float | None,
+    typer.Option(
+        "--duration",
+        min=0,
+        help="Stop cleanly after this many seconds (default: run until Ctrl-C).",
+    ),
+]
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of Townsquare, Python and the embedded PostgreSQL."""
+    embedded = "not available"
+    try:
+        out = subprocess.run(
+            [str(postgres_bin_dir() / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+        embedded = out.strip().rsplit(" ", 1)[-1]
+    except (OSError, subprocess.SubprocessError, TownsquareError) as exc:
+        embedded = f"not available: {exc}"
+    python = platform.python_version()
+    out_console.print(
+        f"townsquare {__version__} (Python {python}, embedded PostgreSQL {embedded})",
+        highlight=False,
+    )
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  townsquare serve\n\n"
+        "  townsquare serve --host 0.0.0.0 --port 8080\n\n"
+        "  TOWNSQUARE_DATABASE_URL=postgresql://app@db/townsquare townsquare serve --migrate"
+    )
+)
+def serve(
+    ctx: typer.Context,
+    host: HostOption = None,
+    port: PortOption = None,
+    migrate_schema: Annotated[
+        bool,
+        typer.Option("--migrate", help="Apply pending migrations to an external database first."),
+    ] = False,
+    duration: DurationOption = None,
+) -> None:
+    """Run the HTTP API (health at /health, readiness at /ready, docs at /docs)."""
+    settings = state(ctx).settings()
+    with sigterm_unwinds(), open_database(settings) as location:
+        _prepare_schema(settings, location, apply=migrate_schema or location.kind == "embedded")
+        _serve(settings, location, host, port, duration, banner=None)
+
+
+@app.command(
+    epilog=("Examples:\n\n  townsquare demo\n\n  townsquare demo --port 8080 --duration 60")
+)
+def demo(
+    ctx: typer.Context,
+    host: HostOption = None,
+    port: PortOption = None,
+    duration: DurationOption = None,
+) -> None:
+    """Start the embedded PostgreSQL, migrate it and run the API — all in one process.
+
+    Runs until Ctrl-C (or --duration seconds), then stops everything it started.
+    """
+    settings = state(ctx).settings()
+    with sigterm_unwinds(), open_database(settings) as location:
+        _prepare_schema(settings, location, apply=True)
+        _serve(settings, location, host, port, duration, banner="Townsquare demo")
+
+
+def _prepare_schema(settings: Settings, location: DatabaseLocation, *, apply: bool) -> None:
+    engine = create_sync_engine(location.url, settings.database)
+    try:
+        with translate_errors_sync(location.url, settings.database):
+            schema = migrate.upgrade(engine) if apply else migrate.status(engine)
+    finally:
+        engine.dispose()
+    if not schema.up_to_date:
+        raise SchemaError(
+            f"The database schema is at {schema.current or 'base (empty)'} but this version "
+            f"needs {schema.head}. Run `townsquare db upgrade` (or `serve --migrate`)."
+        )
+
+
+def _serve(
+    settings: Settings,
+    location: DatabaseLocation,
+    host: str | None,
+    port: int | None,
+    duration: float | None,
+    banner: str | None,
+) -> None:
+    sock = bind_socket(host or settings.api.host, settings.api.port if port is None else port)
+
+    def started(base_url: str) -> None:
+        log.info("api_started", url=base_url, database=location.kind)
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_row("API", f"{base_url}  (interactive docs: {base_url}/docs)")
+        table.add_row("Health", f"{base_url}/health   Ready: {base_url}/ready")
+        where = f"embedded in {location.data_dir}" if location.data_dir else "external"
+        table.add_row("Database", f"{where}: {display_url(location.url)}")
+        table.add_row("Stop", "Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))
+        out_console.print(Panel(table, title=banner or "Townsquare", expand=False))
+
+    try:
+        asyncio.run(
+            serve_http(
+                create_app(settings, location.url), sock, duration=duration, on_started=started
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""Settings (environment + TOML file) and, later, the live community configuration cache."""

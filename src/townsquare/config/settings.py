@@ -1,0 +1,220 @@
+"""One typed settings tree for the whole process.
+
+Read once in the entrypoint (CLI command, test fixture) and passed down; nothing reads the
+environment anywhere else. Every setting can come from an environment variable named
+``TOWNSQUARE_<SECTION>_<FIELD>`` (``TOWNSQUARE_DATABASE_POOL_TIMEOUT``) or from a TOML file
+(``[database] pool_timeout = 5``) given with ``--config`` / ``TOWNSQUARE_CONFIG``; the
+environment wins over the file. Unknown keys in the file are errors, so a typo is caught
+instead of silently ignored (the predecessor's settings UI edited keys nothing read).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from townsquare.errors import SettingsInvalid
+
+ENV_PREFIX = "TOWNSQUARE_"
+_POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+psycopg"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    """Where PostgreSQL is and how the connection pool behaves."""
+
+    url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (postgresql://user:password@host:5432/dbname). "
+            "Empty: start the embedded PostgreSQL in embedded.data_dir."
+        ),
+    )
+    pool_size: int = Field(default=10, ge=1, le=500, description="Connections kept open.")
+    max_overflow: int = Field(
+        default=10, ge=0, le=500, description="Extra connections allowed above pool_size."
+    )
+    pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for a free connection before failing with a clear error.",
+    )
+    pool_recycle: int = Field(
+        default=1800, ge=-1, description="Seconds after which a connection is replaced (-1: never)."
+    )
+    pool_pre_ping: bool = Field(
+        default=True, description="Test each connection before use, so a restart is survived."
+    )
+    connect_timeout: int = Field(
+        default=5,
+        ge=1,
+        le=120,
+        description="Seconds to wait for PostgreSQL to accept a connection.",
+    )
+    statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="Server-side limit for one statement (0: none)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parsed = make_url(value.strip())
+        except ArgumentError:
+            raise ValueError(
+                "not a URL; expected postgresql://user:password@host:5432/dbname"
+            ) from None
+        if parsed.drivername not in _POSTGRES_DRIVERS:
+            raise ValueError(
+                f"scheme {parsed.drivername!r} is not PostgreSQL; "
+                "expected postgresql://user:password@host:5432/dbname"
+            )
+        return value.strip()
+
+
+class EmbeddedSettings(_Section):
+    """The PostgreSQL that Townsquare starts itself when ``database.url`` is empty."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("townsquare")) / "postgres",
+        description="Directory holding the embedded cluster; reused across runs.",
+    )
+    start_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Seconds to wait for the server to accept connections.",
+    )
+
+
+class LogSettings(_Section):
+    """How the process writes its log lines."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Lowest level written."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable in a terminal, JSON lines otherwise."
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ApiSettings(_Section):
+    """The HTTP server (`townsquare serve`, `townsquare demo`)."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
+
+
+class Settings(BaseSettings):
+    """Everything the process can be told from outside."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from overrides, the environment and ``config_file``.
+
+    Raises ``SettingsInvalid`` with one line per bad value, naming the setting, the value and
+    what is allowed — the CLI prints it and exits 2.
+    """
+    settings_cls: type[Settings] = Settings
+    if config_file is not None:
+        _check_toml(config_file)
+        settings_cls = type(
+            "Settings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "toml_file": config_file}},
+        )
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        raise SettingsInvalid(describe_validation_error(exc, config_file)) from None
+
+
+def _check_toml(config_file: Path) -> None:
+    try:
+        with config_file.open("rb") as fh:
+            tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsInvalid(f"Config file {config_file} does not exist.") from None
+    except (PermissionError, IsADirectoryError) as exc:
+        raise SettingsInvalid(
+            f"Config file {config_file} cannot be read: {exc.strerror}."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsInvalid(f"Config file {config_file} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise SettingsInvalid(f"Config file {config_file} is not UTF-8 text.") from None
+
+
+def describe_validation_error(exc: ValidationError, config_file: Path | None = None) -> str:
+    """Turn pydantic's errors into one readable line per setting."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        dotted = ".".join(loc)
+        env_name = ENV_PREFIX + "_".join(loc).upper()
+        where = f"{env_name}"
+        if config_file is not None and len(loc) == 2:
+            where += f" or [{loc[0]}] {loc[1]} in {config_file}"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"Unknown setting {dotted} ({where}); check the spelling.")
+            continue
+        value = _mask(dotted, error.get("input"))
+        allowed = error["msg"].removeprefix("Value error, ")
+        lines.append(f"Invalid setting {dotted} ({where}): got {value!r}; {allowed}.")
+    return "\n".join(lines)
+
+
+def _mask(dotted: str, value: Any) -> Any:
+    if dotted == "database.url" and isinstance(value, str):
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "<unparseable URL>"
+    return value

@@ -1,0 +1,1 @@
+"""Storage: PostgreSQL schema, migrations, engine, embedded server, transactional NOTIFY."""

@@ -1,0 +1,56 @@
+"""The schema as SQLAlchemy 2 models — the Alembic migrations are checked against these.
+
+Every table is keyed by ``community_id`` first, so a distributed PostgreSQL (Citus) can
+shard by community; ids are BIGINT identities everywhere (the predecessor overflowed a
+32-bit serial). Repositories query these; services never hand ORM rows to callers.
+"""
+
+from townsquare.store.models.achievements import (
+    AchievementAward,
+    AchievementCategory,
+    AchievementRarity,
+    AchievementSeries,
+    AchievementTemplate,
+)
+from townsquare.store.models.activity import Balance, Counter, Event, LedgerEntry
+from townsquare.store.models.audit import AuditEntry
+from townsquare.store.models.base import Base
+from townsquare.store.models.community import (
+    Channel,
+    ChannelRule,
+    ChannelTypeRule,
+    Community,
+    CommunityLink,
+    CommunitySettings,
+    Member,
+    MemberIdentity,
+    RoleRule,
+)
+from townsquare.store.models.conversation import ConversationSession, WebhookInboxItem
+from townsquare.store.models.seasons import Season
+
+__all__ = [
+    "AchievementAward",
+    "AchievementCategory",
+    "AchievementRarity",
+    "AchievementSeries",
+    "AchievementTemplate",
+    "AuditEntry",
+    "Balance",
+    "Base",
+    "Channel",
+    "ChannelRule",
+    "ChannelTypeRule",
+    "Community",
+    "CommunityLink",
+    "CommunitySettings",
+    "ConversationSession",
+    "Counter",
+    "Event",
+    "LedgerEntry",
+    "Member",
+    "MemberIdentity",
+    "RoleRule",
+    "Season",
+    "WebhookInboxItem",
+]

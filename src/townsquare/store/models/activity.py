@@ -1,0 +1,162 @@
+"""The event lake, the append-only ledger and what is derived from it (balances, counters)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from townsquare.store.models.base import (
+    CURRENCIES,
+    PLATFORMS,
+    Base,
+    community_fk,
+    created_at_column,
+    in_list,
+    member_fk,
+)
+
+EVENT_STATUSES = ("pending", "rewarded", "zero", "blocked", "failed")
+COUNTER_PERIODS = ("lifetime", "season", "day")
+# 0 in ``season_id`` of balances means "lifetime"; a season's id is always positive.
+LIFETIME = 0
+
+
+class Event(Base):
+    """One activity event as the platform delivered it (metadata only, never content).
+
+    Partitioned by ``occurred_at`` so retention drops whole partitions. PostgreSQL requires
+    the partition key in every unique index, so redeliveries are recognised by
+    (community, platform, platform event id, occurred_at); adapters take ``occurred_at``
+    from the platform's payload, so a redelivery carries the same value.
+    """
+
+    __tablename__ = "events"
+
+    community_id: Mapped[int]
+    occurred_at: Mapped[datetime]
+    id: Mapped[int] = mapped_column(Identity())
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_event_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[int | None]
+    member_id: Mapped[int | None]
+    # The other member an event is about: a reaction's receiver, a reply's author.
+    target_member_id: Mapped[int | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", server_default=text("'{}'::jsonb")
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    # How the reward was computed, or why there was none (cooldown, cap, duplicate…).
+    outcome: Mapped[dict[str, Any] | None]
+    received_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        PrimaryKeyConstraint("community_id", "occurred_at", "id"),
+        UniqueConstraint("community_id", "platform", "platform_event_id", "occurred_at"),
+        CheckConstraint(in_list("platform", PLATFORMS), name="platform"),
+        CheckConstraint(in_list("status", EVENT_STATUSES), name="status"),
+        Index("ix_events_member", "community_id", "member_id", "occurred_at"),
+        Index("ix_events_kind", "community_id", "kind", "occurred_at"),
+        community_fk(),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
+    )
+
+
+class LedgerEntry(Base):
+    """One change of one currency for one member. Append-only: it is the truth.
+
+    A trigger refuses UPDATE and DELETE; balances and counters are rebuilt from here.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    community_id: Mapped[int]
+    id: Mapped[int] = mapped_column(Identity())
+    member_id: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(8))
+    delta: Mapped[int]
+    season_id: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(64))
+    # No foreign key: events are dropped by retention, the ledger never is.
+    event_id: Mapped[int | None]
+    # Manual grants carry a key so a retried request is applied once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        PrimaryKeyConstraint("community_id", "id"),
+        CheckConstraint(in_list("currency", CURRENCIES), name="currency"),
+        CheckConstraint("delta <> 0", name="delta_not_zero"),
+        Index("ix_ledger_entries_member", "community_id", "member_id", "id"),
+        Index(
+            "uq_ledger_entries_idempotency_key",
+            "community_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        member_fk(),
+    )
+
+
+class Balance(Base):
+    """A member's XP, Stars, Gold and level, lifetime (season_id 0) or for one season."""
+
+    __tablename__ = "balances"
+
+    community_id: Mapped[int]
+    season_id: Mapped[int] = mapped_column(server_default=text("0"))
+    member_id: Mapped[int]
+    xp: Mapped[int] = mapped_column(server_default=text("0"))
+    stars: Mapped[int] = mapped_column(server_default=text("0"))
+    gold: Mapped[int] = mapped_column(server_default=text("0"))
+    level: Mapped[int] = mapped_column(server_default=text("0"))
+    updated_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        PrimaryKeyConstraint("community_id", "season_id", "member_id"),
+        CheckConstraint("season_id >= 0", name="season_id_not_negative"),
+        CheckConstraint("level >= 0", name="level_not_negative"),
+        # Leaderboards: keyset pagination over (value desc, member id).
+        Index("ix_balances_xp_rank", "community_id", "season_id", text("xp DESC"), "member_id"),
+        Index(
+            "ix_balances_stars_rank", "community_id", "season_id", text("stars DESC"), "member_id"
+        ),
+        Index("ix_balances_gold_rank", "community_id", "season_id", text("gold DESC"), "member_id"),
+        member_fk(),
+    )
+
+
+class Counter(Base):
+    """How many times a member did something, lifetime, per season or per day.
+
+    ``period_key`` is '' for lifetime, the season id for a season and the ISO date for a day.
+    """
+
+    __tablename__ = "counters"
+
+    community_id: Mapped[int]
+    member_id: Mapped[int]
+    period: Mapped[str] = mapped_column(String(8))
+    period_key: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(server_default=text("0"))
+
+    __table_args__ = (
+        PrimaryKeyConstraint("community_id", "member_id", "period", "period_key", "name"),
+        CheckConstraint(in_list("period", COUNTER_PERIODS), name="period"),
+        member_fk(),
+    )
