@@ -289,8 +289,8 @@ class EmbeddedPostgres:
             text=True,
             check=False,
             timeout=self.start_timeout,
-            user=self._run_as,
             cwd=str(self.data_dir),
+            **self._identity(),
         )
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -358,8 +358,8 @@ class EmbeddedPostgres:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                user=self._run_as,
                 cwd=str(self.data_dir),
+                **self._identity(),
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
@@ -402,6 +402,13 @@ class EmbeddedPostgres:
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+    def _identity(self) -> dict[str, Any]:
+        """Switch user, group *and* supplementary groups: keeping root's group would put the
+        server in the group class of root-owned directories and deny it traversal."""
+        if not self._run_as:
+            return {}
+        return {"user": self._run_as, "group": self._run_as, "extra_groups": []}
 
     def _give_to_run_as(self, path: Path) -> None:
         if not self._run_as:
