@@ -1,0 +1,1 @@
+"""The ingest pipeline: bounded queue → micro-batch writer → PostgreSQL (or the outage spool)."""
