@@ -1,0 +1,1 @@
+"""Benchmarks: how fast the pieces of Townsquare run, with the figures in docs."""

@@ -1,0 +1,142 @@
+"""After balances change: levels, level rewards and achievements, until nothing moves.
+
+Achievement rewards can grant XP, which can level the member up, which can pay Gold and
+unlock level achievements, so settling loops to a fixed point (bounded: every iteration
+unlocks at least one achievement, and each unlocks at most once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from townsquare.core.achievements import CompiledAchievement, find_unlocks
+from townsquare.core.balances import Balances
+from townsquare.core.community_rules import CommunityRules
+from townsquare.core.draft import Effects, MemberDraft
+from townsquare.core.kinds import Counter, Currency
+from townsquare.core.levels import level_roles_held, level_up_gold
+from townsquare.core.outcomes import (
+    AchievementUnlock,
+    Announcement,
+    AnnouncementKind,
+    LedgerReason,
+    LevelChange,
+    RoleChange,
+)
+
+_REWARD_CURRENCIES = (Currency.XP, Currency.GOLD)
+
+
+def credited_currencies(amounts: Balances) -> tuple[Currency, ...]:
+    """The currencies an amount changes (what balance achievements need re-checking)."""
+    found: tuple[Currency, ...] = ()
+    if amounts.xp:
+        found += (Currency.XP,)
+    if amounts.stars:
+        found += (Currency.STARS,)
+    if amounts.gold:
+        found += (Currency.GOLD,)
+    return found
+
+
+def unlock(
+    draft: MemberDraft,
+    item: CompiledAchievement,
+    achievement_id: str,
+    event_id: str,
+    effects: Effects,
+) -> None:
+    """Record an unlock (already added to the draft's set) and pay its rewards."""
+    config = item.config
+    member_id = draft.member_id
+    effects.unlocks.append(
+        AchievementUnlock(
+            member_id, achievement_id, config.name, config.category, config.rarity, config.hidden
+        )
+    )
+    effects.announcements.append(
+        Announcement(
+            AnnouncementKind.ACHIEVEMENT_UNLOCKED, member_id, achievement_id=achievement_id
+        )
+    )
+    reward = config.reward
+    draft.credit(
+        Balances(xp=reward.xp, gold=reward.gold),
+        LedgerReason.ACHIEVEMENT_REWARD,
+        event_id,
+        effects,
+        daily=False,
+    )
+    if reward.role_id is not None:
+        effects.role_changes.append(
+            RoleChange(member_id, reward.role_id, True, f"achievement:{achievement_id}")
+        )
+
+
+def _update_level(
+    draft: MemberDraft, rules: CommunityRules, event_id: str, effects: Effects
+) -> bool:
+    target = rules.curve.level_for(draft.lifetime.xp)
+    old = draft.level
+    if target == old or (target < old and not rules.levels.allow_level_down):
+        return False
+    draft.level = target
+    bonus = level_up_gold(rules.levels, old, target)
+    if bonus:
+        draft.credit(
+            Balances(gold=bonus), LedgerReason.LEVEL_UP_BONUS, event_id, effects, daily=False
+        )
+    if target > old:
+        effects.announcements.append(
+            Announcement(AnnouncementKind.LEVEL_UP, draft.member_id, level=target)
+        )
+    return True
+
+
+def settle(
+    draft: MemberDraft,
+    rules: CommunityRules,
+    event_id: str,
+    at: int,
+    earner_counts: Mapping[str, int],
+    effects: Effects,
+    counters: tuple[Counter, ...] = (),
+    currencies: tuple[Currency, ...] = (),
+    streak: bool = False,
+) -> None:
+    """Bring level and achievements up to date with the draft's balances and counters.
+
+    ``counters``, ``currencies`` and ``streak`` say what the event changed, so only the
+    achievements watching those are checked.
+    """
+    start_level = draft.level
+    has_achievements = bool(rules.achievements.by_id)
+    while True:
+        level_moved = _update_level(draft, rules, event_id, effects)
+        if not has_achievements:
+            break
+        if level_moved:
+            currencies = (*currencies, Currency.GOLD)
+        key = (counters, currencies, level_moved, streak)
+        unlocks = find_unlocks(rules.achievements, draft, key, at, earner_counts)
+        if not unlocks:
+            break
+        paid = False
+        for item, achievement_id in unlocks:
+            unlock(draft, item, achievement_id, event_id, effects)
+            reward = item.config.reward
+            paid = paid or bool(reward.xp or reward.gold)
+        if not paid:
+            break
+        counters, currencies, streak = (), _REWARD_CURRENCIES, False
+    if draft.level != start_level:
+        effects.level_changes.append(LevelChange(draft.member_id, start_level, draft.level))
+        if rules.levels.level_roles:
+            before = level_roles_held(rules.levels, start_level)
+            after = level_roles_held(rules.levels, draft.level)
+            effects.role_changes.extend(
+                RoleChange(draft.member_id, role, True, "level") for role in sorted(after - before)
+            )
+            effects.role_changes.extend(
+                RoleChange(draft.member_id, role, False, "level") for role in sorted(before - after)
+            )
