@@ -71,14 +71,18 @@ async def test_only_one_season_is_active_per_community(session: AsyncSession) ->
         "ends_at": NOW + timedelta(days=30),
         "status": "active",
     }
-    await session.execute(insert(Season).values(community_id=community_id, **season))
-    await session.execute(insert(Season).values(community_id=other_id, **season))
+    await session.execute(insert(Season).values(community_id=community_id, key="s1", **season))
+    await session.execute(insert(Season).values(community_id=other_id, key="s1", **season))
     await session.execute(
-        insert(Season).values(community_id=community_id, **{**season, "status": "scheduled"})
+        insert(Season).values(
+            community_id=community_id, key="s2", **{**season, "status": "scheduled"}
+        )
     )
     with pytest.raises(IntegrityError, match="uq_seasons_one_active"):
         async with session.begin_nested():
-            await session.execute(insert(Season).values(community_id=community_id, **season))
+            await session.execute(
+                insert(Season).values(community_id=community_id, key="s3", **season)
+            )
 
 
 async def test_season_must_end_after_it_starts(session: AsyncSession) -> None:
@@ -87,7 +91,7 @@ async def test_season_must_end_after_it_starts(session: AsyncSession) -> None:
         async with session.begin_nested():
             await session.execute(
                 insert(Season).values(
-                    community_id=community_id, name="S", starts_at=NOW, ends_at=NOW
+                    community_id=community_id, key="s", name="S", starts_at=NOW, ends_at=NOW
                 )
             )
 
@@ -191,4 +195,4 @@ async def test_balance_rows_default_to_zero_lifetime(session: AsyncSession) -> N
     member_id = await _member(session, community_id)
     await session.execute(insert(Balance).values(community_id=community_id, member_id=member_id))
     row = (await session.execute(select(Balance))).scalar_one()
-    assert (row.season_id, row.xp, row.stars, row.gold, row.level) == (0, 0, 0, 0, 0)
+    assert (row.season, row.xp, row.stars, row.gold, row.level) == ("", 0, 0, 0, 0)

@@ -12,7 +12,15 @@ from townsquare.store.models.achievements import (
     AchievementSeries,
     AchievementTemplate,
 )
-from townsquare.store.models.activity import Balance, Counter, Event, LedgerEntry
+from townsquare.store.models.activity import (
+    Balance,
+    Counter,
+    CounterRollup,
+    Event,
+    LedgerEntry,
+    LevelUp,
+    MemberState,
+)
 from townsquare.store.models.audit import AuditEntry
 from townsquare.store.models.base import Base
 from townsquare.store.models.community import (
@@ -46,10 +54,13 @@ __all__ = [
     "CommunitySettings",
     "ConversationSession",
     "Counter",
+    "CounterRollup",
     "Event",
     "LedgerEntry",
+    "LevelUp",
     "Member",
     "MemberIdentity",
+    "MemberState",
     "RoleRule",
     "Season",
     "WebhookInboxItem",

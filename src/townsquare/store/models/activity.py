@@ -28,8 +28,8 @@ from townsquare.store.models.base import (
 
 EVENT_STATUSES = ("pending", "rewarded", "zero", "blocked", "failed")
 COUNTER_PERIODS = ("lifetime", "season", "day")
-# 0 in ``season_id`` of balances means "lifetime"; a season's id is always positive.
-LIFETIME = 0
+# '' in ``season`` of balances and ``period_key`` of counters means "lifetime".
+LIFETIME = ""
 
 
 class Event(Base):
@@ -86,7 +86,10 @@ class LedgerEntry(Base):
     member_id: Mapped[int]
     currency: Mapped[str] = mapped_column(String(8))
     delta: Mapped[int]
-    season_id: Mapped[int | None]
+    # The season the entry counted towards and how much (a clamp or the reversal of an
+    # old reaction can touch one of lifetime and season only, so both deltas are kept).
+    season: Mapped[str | None] = mapped_column(String(64))
+    season_delta: Mapped[int] = mapped_column(server_default=text("0"))
     reason: Mapped[str] = mapped_column(String(64))
     # No foreign key: events are dropped by retention, the ledger never is.
     event_id: Mapped[int | None]
@@ -99,7 +102,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         PrimaryKeyConstraint("community_id", "id"),
         CheckConstraint(in_list("currency", CURRENCIES), name="currency"),
-        CheckConstraint("delta <> 0", name="delta_not_zero"),
+        CheckConstraint("delta <> 0 OR season_delta <> 0", name="delta_not_zero"),
         Index("ix_ledger_entries_member", "community_id", "member_id", "id"),
         Index(
             "uq_ledger_entries_idempotency_key",
@@ -113,12 +116,12 @@ class LedgerEntry(Base):
 
 
 class Balance(Base):
-    """A member's XP, Stars, Gold and level, lifetime (season_id 0) or for one season."""
+    """A member's XP, Stars, Gold and level, lifetime (season '') or for one season."""
 
     __tablename__ = "balances"
 
     community_id: Mapped[int]
-    season_id: Mapped[int] = mapped_column(server_default=text("0"))
+    season: Mapped[str] = mapped_column(String(64), server_default=text("''"))
     member_id: Mapped[int]
     xp: Mapped[int] = mapped_column(server_default=text("0"))
     stars: Mapped[int] = mapped_column(server_default=text("0"))
@@ -127,15 +130,12 @@ class Balance(Base):
     updated_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (
-        PrimaryKeyConstraint("community_id", "season_id", "member_id"),
-        CheckConstraint("season_id >= 0", name="season_id_not_negative"),
+        PrimaryKeyConstraint("community_id", "season", "member_id"),
         CheckConstraint("level >= 0", name="level_not_negative"),
         # Leaderboards: keyset pagination over (value desc, member id).
-        Index("ix_balances_xp_rank", "community_id", "season_id", text("xp DESC"), "member_id"),
-        Index(
-            "ix_balances_stars_rank", "community_id", "season_id", text("stars DESC"), "member_id"
-        ),
-        Index("ix_balances_gold_rank", "community_id", "season_id", text("gold DESC"), "member_id"),
+        Index("ix_balances_xp_rank", "community_id", "season", text("xp DESC"), "member_id"),
+        Index("ix_balances_stars_rank", "community_id", "season", text("stars DESC"), "member_id"),
+        Index("ix_balances_gold_rank", "community_id", "season", text("gold DESC"), "member_id"),
         member_fk(),
     )
 
@@ -143,7 +143,7 @@ class Balance(Base):
 class Counter(Base):
     """How many times a member did something, lifetime, per season or per day.
 
-    ``period_key`` is '' for lifetime, the season id for a season and the ISO date for a day.
+    ``period_key`` is '' for lifetime, the season key for a season and the ISO date for a day.
     """
 
     __tablename__ = "counters"
@@ -151,7 +151,7 @@ class Counter(Base):
     community_id: Mapped[int]
     member_id: Mapped[int]
     period: Mapped[str] = mapped_column(String(8))
-    period_key: Mapped[str] = mapped_column(String(16))
+    period_key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[int] = mapped_column(server_default=text("0"))
 
@@ -160,3 +160,60 @@ class Counter(Base):
         CheckConstraint(in_list("period", COUNTER_PERIODS), name="period"),
         member_fk(),
     )
+
+
+class MemberState(Base):
+    """The rules engine's view of a member (``townsquare.core.MemberState``), serialized.
+
+    Written by the community's single writer in the same transaction as the ledger rows
+    it explains; derived like balances, so reconciliation can correct it. ``format`` is
+    the serialization version, so an old row can be read after an upgrade.
+    """
+
+    __tablename__ = "member_states"
+
+    community_id: Mapped[int]
+    member_id: Mapped[int]
+    state: Mapped[dict[str, Any]]
+    format: Mapped[int] = mapped_column(server_default=text("1"))
+    updated_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (PrimaryKeyConstraint("community_id", "member_id"), member_fk())
+
+
+class LevelUp(Base):
+    """A member's level changed (possibly by several levels in one event)."""
+
+    __tablename__ = "level_ups"
+
+    community_id: Mapped[int]
+    id: Mapped[int] = mapped_column(Identity())
+    member_id: Mapped[int]
+    old_level: Mapped[int]
+    new_level: Mapped[int]
+    event_id: Mapped[int | None]
+    occurred_at: Mapped[datetime]
+
+    __table_args__ = (
+        PrimaryKeyConstraint("community_id", "id"),
+        Index("ix_level_ups_recent", "community_id", "occurred_at"),
+        member_fk(),
+    )
+
+
+class CounterRollup(Base):
+    """Lifetime counter totals of event-lake partitions that retention dropped.
+
+    Reconciliation rebuilds lifetime counters as rollup + what the lake still holds, so
+    dropping old events never shrinks a lifetime count. The rollup and the partition drop
+    commit together (DDL is transactional), so a retried retention run counts nothing twice.
+    """
+
+    __tablename__ = "counter_rollups"
+
+    community_id: Mapped[int]
+    member_id: Mapped[int]
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(server_default=text("0"))
+
+    __table_args__ = (PrimaryKeyConstraint("community_id", "member_id", "name"), member_fk())

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Identity, Index, PrimaryKeyConstraint, String, text
+from sqlalchemy import (
+    CheckConstraint,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townsquare.store.models.base import Base, community_fk, created_at_column, in_list
@@ -17,6 +25,8 @@ class Season(Base):
 
     community_id: Mapped[int]
     id: Mapped[int] = mapped_column(Identity())
+    # The id the rules and the ledger use for this season (``townsquare.core`` seasons).
+    key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
@@ -25,6 +35,7 @@ class Season(Base):
 
     __table_args__ = (
         PrimaryKeyConstraint("community_id", "id"),
+        UniqueConstraint("community_id", "key"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint(in_list("status", SEASON_STATUSES), name="status"),
         # The database, not the code, guarantees a single active season.
