@@ -44,6 +44,8 @@ def render_reference() -> str:
 def _default(section: str, name: str, value: object) -> str:
     if (section, name) == ("embedded", "data_dir"):
         return "the user data directory + `/townsquare/postgres`"
+    if (section, name) == ("pipeline", "spool_dir"):
+        return "the user data directory + `/townsquare/spool`"
     if value is PydanticUndefined or value is None:
         return "(none)"
     return f"`{value}`"

@@ -128,6 +128,54 @@ class ApiSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
 
 
+class PipelineSettings(_Section):
+    """The ingest pipeline: queue, micro-batches, outage spool, retention."""
+
+    queue_size: int = Field(
+        default=20_000,
+        ge=1,
+        le=10_000_000,
+        description="Events held in memory before ingest waits (back-pressure).",
+    )
+    batch_size: int = Field(
+        default=2_000, ge=1, le=100_000, description="Most events committed in one transaction."
+    )
+    linger_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60_000,
+        description="Longest wait for a batch to fill before it is written anyway.",
+    )
+    spool_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("townsquare")) / "spool",
+        description="Where batches wait (fsync'd) while PostgreSQL is unreachable.",
+    )
+    spool_max_mb: int = Field(
+        default=512, ge=1, le=1_000_000, description="Spool size at which ingest refuses more."
+    )
+    max_future_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Events dated further ahead than this are recorded but not rewarded.",
+    )
+    state_cache: int = Field(
+        default=100_000,
+        ge=0,
+        le=10_000_000,
+        description="Member states kept in memory by the writer (least recently used go).",
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=36_500, description="Days of events kept in the event lake."
+    )
+    reconnect_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between attempts to reach PostgreSQL again during an outage.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the process can be told from outside."""
 
@@ -143,6 +191,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,652 @@
+"""The micro-batch writer: one transaction per batch, a handful of statements in all.
+
+For a batch of events (platform ids) the writer resolves ids (`Directory`), takes
+ownership of new communities (session advisory lock: one writer per community), loads the
+touched members' rules state that is not cached, applies the rules in memory, then in one
+transaction: inserts the events (``ON CONFLICT DO NOTHING``: a redelivery is a no-op),
+COPYs the ledger rows, upserts balances, counters and member states once per member,
+records level-ups and unlocks. Only after the commit do caches change and outcomes go out.
+
+Because a community has exactly one writer, the writer's cache of member states is the
+truth for it while it holds the lock, and no row locks are needed. A lost connection loses
+the locks too, so every cache is dropped with it.
+
+Redeliveries that the lake refuses are found in the RETURNING rows; the batch is then
+recomputed without them (rare: adapters deliver once, imports and spool replays repeat).
+A poison event (the rules raise) is recorded as ``failed`` with the error's type and the
+batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from townsquare.core import (
+    CommunityRules,
+    Event,
+    EventContext,
+    EventKind,
+    MemberState,
+    Outcome,
+    OutcomeStatus,
+    apply,
+)
+from townsquare.pipeline.directory import ChannelKey, Connection, Directory, MemberKey
+from townsquare.pipeline.outcome_doc import (
+    CounterDelta,
+    counter_deltas,
+    encode_breakdown,
+    event_metadata,
+)
+from townsquare.pipeline.state_codec import FORMAT, decode_state, encode_state
+from townsquare.store.locks import community_lock_key
+
+log = structlog.get_logger(__name__)
+
+_EPOCH = date(1970, 1, 1)
+_LIFETIME = ""
+
+
+class RulesSource(Protocol):
+    """Where the writer gets each community's compiled rules (the config cache)."""
+
+    async def rules_for(self, conn: Connection, community_id: int) -> CommunityRules: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An outcome worth telling the adapters about, released after its commit."""
+
+    community_id: int
+    event: Event
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one write did."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    future: int = 0
+    ledger_rows: int = 0
+    statements: int = 0
+    deferred: list[Event] = field(default_factory=list)
+    published: list[Published] = field(default_factory=list)
+
+
+class _StateCache:
+    """A bounded LRU of member states of one owned community."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[int, MemberState] = OrderedDict()
+
+    def get(self, member_id: int) -> MemberState | None:
+        state = self.items.get(member_id)
+        if state is not None:
+            self.items.move_to_end(member_id)
+        return state
+
+    def put(self, member_id: int, state: MemberState) -> None:
+        self.items[member_id] = state
+        self.items.move_to_end(member_id)
+        if len(self.items) > self.capacity:
+            self.items.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Owned:
+    """What the writer keeps for a community it owns."""
+
+    states: _StateCache
+    earners: dict[str, int]
+
+
+class _Redo(Exception):
+    """The lake already held some events of the batch: recompute without them."""
+
+    def __init__(self, duplicates: set[tuple[int, str, str, int]]) -> None:
+        super().__init__(f"{len(duplicates)} redelivered events")
+        self.duplicates = duplicates
+
+
+@dataclass(slots=True)
+class _Item:
+    """One event on its way through a batch."""
+
+    index: int
+    community_id: int
+    event: Event
+    member_id: int
+    target_id: int | None
+    channel_id: int | None
+    status: str = "blocked"
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Computed:
+    """The rules' results for a batch, ready to be written."""
+
+    items: list[_Item]
+    before: dict[tuple[int, int], MemberState]
+    after: dict[tuple[int, int], MemberState]
+    outcomes: list[tuple[_Item, Outcome]]
+    earners: dict[int, dict[str, int]]
+    failed: int = 0
+    future: int = 0
+
+
+def _key(item: _Item) -> tuple[int, str, str, int]:
+    event = item.event
+    return (item.community_id, event.platform.value, event.event_id, event.at)
+
+
+class BatchWriter:
+    """Writes batches for the communities it owns, on one dedicated connection."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        rules: RulesSource,
+        *,
+        state_cache: int = 100_000,
+        max_future_seconds: int = 300,
+        now: Any = None,
+    ) -> None:
+        self.conn = conn
+        self.rules = rules
+        self.directory = Directory()
+        self.state_cache = state_cache
+        self.max_future_seconds = max_future_seconds
+        self._now = now or (lambda: datetime.now(UTC).timestamp())
+        self.owned: dict[int, _Owned] = {}
+        self.statements = 0
+
+    @property
+    def owned_communities(self) -> list[int]:
+        return sorted(self.owned)
+
+    async def release(self) -> None:
+        """Give up every community (a clean stop, so another writer takes over at once)."""
+        if self.owned and not self.conn.closed:
+            await self.conn.execute("SELECT pg_advisory_unlock_all()")
+        self.owned.clear()
+
+    async def write(self, events: Sequence[Event]) -> BatchResult:
+        """Write one batch; events of communities owned elsewhere come back ``deferred``."""
+        start_statements = (
+            self.statements + self.directory.statements + getattr(self.rules, "statements", 0)
+        )
+        result = BatchResult()
+        communities = await self.directory.resolve_communities(
+            self.conn, {(e.platform.value, e.community_id) for e in events}
+        )
+        await self._own(set(communities.values()))
+        mine: list[tuple[int, Event]] = []
+        for event in events:
+            community_id = communities[(event.platform.value, event.community_id)]
+            if community_id in self.owned:
+                mine.append((community_id, event))
+            else:
+                result.deferred.append(event)
+        if mine:
+            items = await self._resolve(mine)
+            items = self._drop_batch_duplicates(items, result)
+            await self._load_states(items)
+            duplicates: set[tuple[int, str, str, int]] = set()
+            for _attempt in range(3):
+                live = [item for item in items if _key(item) not in duplicates]
+                computed = await self._compute(live)
+                try:
+                    await self._store(computed, result)
+                except _Redo as redo:
+                    duplicates |= redo.duplicates
+                    continue
+                result.duplicates += len(duplicates)
+                result.failed += computed.failed
+                result.future += computed.future
+                self._remember(computed)
+                result.published = [
+                    Published(item.community_id, item.event, outcome)
+                    for item, outcome in computed.outcomes
+                    if outcome.level_changes or outcome.unlocks or outcome.role_changes
+                ]
+                break
+            else:  # pragma: no cover - a concurrent writer would have to own our community
+                raise RuntimeError("the event lake kept refusing a batch")
+        result.statements = (
+            self.statements
+            + self.directory.statements
+            + getattr(self.rules, "statements", 0)
+            - start_statements
+        )
+        return result
+
+    # --- ownership -------------------------------------------------------------------------
+
+    async def _own(self, community_ids: set[int]) -> None:
+        wanted = sorted(community_ids - self.owned.keys())
+        if not wanted:
+            return
+        self.statements += 1
+        cursor = await self.conn.execute(
+            "SELECT c, pg_try_advisory_lock(k) FROM unnest(%s::bigint[], %s::bigint[]) AS u(c, k)",
+            (wanted, [community_lock_key(c) for c in wanted]),
+        )
+        for community_id, got in await cursor.fetchall():
+            if got:
+                self.owned[community_id] = _Owned(
+                    _StateCache(self.state_cache), await self._earners(community_id)
+                )
+                log.info("community owned", community=community_id)
+
+    async def _earners(self, community_id: int) -> dict[str, int]:
+        self.statements += 1
+        cursor = await self.conn.execute(
+            "SELECT achievement_key, count(*) FROM achievement_awards "
+            "WHERE community_id = %s GROUP BY achievement_key",
+            (community_id,),
+        )
+        return {key: int(count) for key, count in await cursor.fetchall()}
+
+    # --- ids and states --------------------------------------------------------------------
+
+    async def _resolve(self, mine: list[tuple[int, Event]]) -> list[_Item]:
+        member_keys: list[MemberKey] = []
+        channels: dict[ChannelKey, Any] = {}
+        for community_id, event in mine:
+            platform = event.platform.value
+            member_keys.append((community_id, platform, event.member_id))
+            if event.target_member_id is not None:
+                member_keys.append((community_id, platform, event.target_member_id))
+            if event.channel_id is not None:
+                channels[(community_id, platform, event.channel_id)] = event.channel_type
+        members = await self.directory.resolve_members(self.conn, member_keys)
+        channel_ids = await self.directory.resolve_channels(self.conn, channels)
+        items = []
+        for index, (community_id, event) in enumerate(mine):
+            platform = event.platform.value
+            target = event.target_member_id
+            channel = event.channel_id
+            items.append(
+                _Item(
+                    index,
+                    community_id,
+                    event,
+                    members[(community_id, platform, event.member_id)],
+                    None if target is None else members[(community_id, platform, target)],
+                    None if channel is None else channel_ids[(community_id, platform, channel)],
+                )
+            )
+        return items
+
+    @staticmethod
+    def _drop_batch_duplicates(items: list[_Item], result: BatchResult) -> list[_Item]:
+        seen: set[tuple[int, str, str, int]] = set()
+        unique = []
+        for item in items:
+            key = _key(item)
+            if key in seen:
+                result.duplicates += 1
+            else:
+                seen.add(key)
+                unique.append(item)
+        return unique
+
+    async def _load_states(self, items: list[_Item]) -> None:
+        wanted: set[tuple[int, int]] = set()
+        for item in items:
+            states = self.owned[item.community_id].states
+            for member_id in (item.member_id, item.target_id):
+                if member_id is not None and states.get(member_id) is None:
+                    wanted.add((item.community_id, member_id))
+        if not wanted:
+            return
+        keys = sorted(wanted)
+        self.statements += 1
+        cursor = await self.conn.execute(
+            "SELECT s.community_id, s.member_id, s.state, s.format FROM member_states s "
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(c, m) "
+            "ON s.community_id = k.c AND s.member_id = k.m",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        )
+        found = set()
+        for community_id, member_id, doc, fmt in await cursor.fetchall():
+            state = decode_state(str(member_id), doc, fmt)
+            self.owned[community_id].states.put(member_id, state)
+            found.add((community_id, member_id))
+        for community_id, member_id in wanted - found:
+            self.owned[community_id].states.put(member_id, MemberState(str(member_id)))
+
+    # --- rules -----------------------------------------------------------------------------
+
+    async def _compute(self, items: list[_Item]) -> _Computed:
+        rules: dict[int, CommunityRules] = {}
+        for community_id in {item.community_id for item in items}:
+            rules[community_id] = await self.rules.rules_for(self.conn, community_id)
+        before: dict[tuple[int, int], MemberState] = {}
+        after: dict[tuple[int, int], MemberState] = {}
+        earners = {c: dict(self.owned[c].earners) for c in rules}
+        computed = _Computed(items, before, after, [], earners)
+        horizon = self._now() + self.max_future_seconds
+
+        def state_of(community_id: int, member_id: int) -> MemberState:
+            key = (community_id, member_id)
+            state = after.get(key)
+            if state is None:
+                state = self.owned[community_id].states.get(member_id)
+                if state is None:  # evicted mid-batch by a tiny cache
+                    state = MemberState(str(member_id))
+                before[key] = state
+            return state
+
+        for item in items:
+            event = item.event
+            community_id = item.community_id
+            if event.at > horizon:
+                item.status = "blocked"
+                item.outcome = {"counters": [], "blocked_by": "future_timestamp"}
+                computed.future += 1
+                continue
+            actor = state_of(community_id, item.member_id)
+            target = item.target_id
+            receiver = None
+            if target is not None and target != item.member_id:
+                receiver = state_of(community_id, target)
+            core_event = replace(
+                event,
+                member_id=str(item.member_id),
+                target_member_id=None if target is None else str(target),
+            )
+            community_earners = earners[community_id]
+            try:
+                outcome = apply(
+                    actor,
+                    rules[community_id],
+                    core_event,
+                    EventContext(receiver=receiver, earner_counts=community_earners),
+                )
+            except Exception as exc:  # noqa: BLE001 - a poison event must not sink the batch
+                log.warning(
+                    "event rejected by the rules",
+                    community=community_id,
+                    event_id=event.event_id,
+                    error=type(exc).__name__,
+                )
+                item.status = "failed"
+                item.outcome = {"counters": [], "error": f"{type(exc).__name__}: {exc}"[:500]}
+                computed.failed += 1
+                continue
+            after[(community_id, item.member_id)] = outcome.state
+            deltas: list[CounterDelta] = counter_deltas(item.member_id, actor, outcome.state)
+            if receiver is not None and outcome.receiver_state is not None and target is not None:
+                after[(community_id, target)] = outcome.receiver_state
+                deltas += counter_deltas(target, receiver, outcome.receiver_state)
+            for unlock in outcome.unlocks:
+                key = unlock.achievement_id
+                community_earners[key] = community_earners.get(key, 0) + 1
+            if outcome.status is OutcomeStatus.APPLIED:
+                item.status = "rewarded" if outcome.ledger else "zero"
+            else:
+                item.status = "blocked"
+            item.outcome = {
+                "counters": deltas,
+                "why": [encode_breakdown(b) for b in outcome.breakdowns],
+            }
+            computed.outcomes.append((item, outcome))
+        return computed
+
+    # --- the transaction -------------------------------------------------------------------
+
+    async def _store(self, computed: _Computed, result: BatchResult) -> None:
+        items = computed.items
+        conn = self.conn
+        async with conn.transaction():
+            event_ids = await self._insert_events(items)
+            ledger = self._ledger_rows(computed, event_ids)
+            if ledger:
+                self.statements += 1
+                async with conn.cursor().copy(
+                    "COPY ledger_entries (community_id, member_id, currency, delta, season, "
+                    "season_delta, reason, event_id, occurred_at) FROM STDIN"
+                ) as copy:
+                    for row in ledger:
+                        await copy.write_row(row)
+            await self._upsert_derived(computed)
+            await self._record_progress(computed, event_ids)
+        result.recorded += len(items)
+        result.ledger_rows += len(ledger)
+
+    async def _insert_events(self, items: list[_Item]) -> dict[int, int]:
+        if not items:
+            return {}
+        self.statements += 1
+        columns: list[list[Any]] = [[] for _ in range(11)]
+        for item in items:
+            event = item.event
+            for column, value in zip(
+                columns,
+                (
+                    item.community_id,
+                    event.at,
+                    event.platform.value,
+                    event.event_id,
+                    event.kind.value,
+                    item.channel_id,
+                    item.member_id,
+                    item.target_id,
+                    json.dumps(event_metadata(event), separators=(",", ":")),
+                    item.status,
+                    json.dumps(item.outcome, separators=(",", ":")),
+                ),
+                strict=True,
+            ):
+                column.append(value)
+        cursor = await self.conn.execute(
+            "INSERT INTO events (community_id, occurred_at, platform, platform_event_id, kind, "
+            "channel_id, member_id, target_member_id, metadata, status, outcome) "
+            "SELECT c, to_timestamp(a), p, e, k, ch, m, t, md::jsonb, s, o::jsonb "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
+            "AS u(c, a, p, e, k, ch, m, t, md, s, o) "
+            "ON CONFLICT (community_id, platform, platform_event_id, occurred_at) DO NOTHING "
+            "RETURNING community_id, platform, platform_event_id, "
+            "extract(epoch FROM occurred_at)::bigint, id",
+            columns,
+        )
+        inserted = {(c, p, e, a): event_id for c, p, e, a, event_id in await cursor.fetchall()}
+        if len(inserted) < len(items):
+            raise _Redo({_key(item) for item in items if _key(item) not in inserted})
+        return {item.index: inserted[_key(item)] for item in items}
+
+    def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        times: dict[int, datetime] = {}
+        for item, outcome in computed.outcomes:
+            if not outcome.ledger:
+                continue
+            at = item.event.at
+            occurred = times.get(at)
+            if occurred is None:
+                occurred = times[at] = datetime.fromtimestamp(at, UTC)
+            event_id = event_ids[item.index]
+            for entry in outcome.ledger:
+                rows.append(
+                    (
+                        item.community_id,
+                        int(entry.member_id),
+                        entry.currency.value,
+                        entry.delta,
+                        entry.season_id,
+                        entry.season_delta,
+                        entry.reason.value,
+                        event_id,
+                        occurred,
+                    )
+                )
+        return rows
+
+    async def _upsert_derived(self, computed: _Computed) -> None:
+        balances: list[tuple[Any, ...]] = []
+        counters: list[tuple[Any, ...]] = []
+        states: list[tuple[Any, ...]] = []
+        for (community_id, member_id), state in computed.after.items():
+            old = computed.before[(community_id, member_id)]
+            if state is old:
+                continue
+            life = state.lifetime
+            balances.append(
+                (community_id, _LIFETIME, member_id, life.xp, life.stars, life.gold, state.level)
+            )
+            season = state.season
+            if season.season_id is not None:
+                b = season.balances
+                balances.append(
+                    (community_id, season.season_id, member_id, b.xp, b.stars, b.gold, state.level)
+                )
+            if state.counters is not old.counters:
+                day = (_EPOCH + timedelta(days=state.today.day)).isoformat()
+                for counter, (life_n, season_n, day_n) in state.counters.items():
+                    if old.counters.get(counter, (0, 0, 0))[0] == life_n:
+                        continue
+                    name = counter.value
+                    counters.append((community_id, member_id, "lifetime", "", name, life_n))
+                    if season.season_id is not None:
+                        counters.append(
+                            (community_id, member_id, "season", season.season_id, name, season_n)
+                        )
+                    if state.today.day >= 0:
+                        counters.append((community_id, member_id, "day", day, name, day_n))
+            states.append(
+                (community_id, member_id, json.dumps(encode_state(state), separators=(",", ":")))
+            )
+        for _item, outcome in computed.outcomes:
+            for rollover in outcome.season_rollovers:
+                if rollover.from_season is None:
+                    continue
+                member_id = int(rollover.member_id)
+                community_id = _item.community_id
+                closed = rollover.closed
+                balances.append(
+                    (
+                        community_id,
+                        rollover.from_season,
+                        member_id,
+                        closed.xp,
+                        closed.stars,
+                        closed.gold,
+                        computed.after[(community_id, member_id)].level,
+                    )
+                )
+        if balances:
+            # One row per key: a rollover row and a later state row of the same season.
+            unique = {(r[0], r[1], r[2]): r for r in balances}
+            rows = list(unique.values())
+            self.statements += 1
+            await self.conn.execute(
+                "INSERT INTO balances (community_id, season, member_id, xp, stars, gold, level) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], "
+                "%s::bigint[], %s::bigint[], %s::bigint[]) "
+                "ON CONFLICT (community_id, season, member_id) DO UPDATE SET xp = excluded.xp, "
+                "stars = excluded.stars, gold = excluded.gold, level = excluded.level, "
+                "updated_at = now()",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        if counters:
+            self.statements += 1
+            await self.conn.execute(
+                "INSERT INTO counters (community_id, member_id, period, period_key, name, value) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+                "%s::text[], %s::bigint[]) "
+                "ON CONFLICT (community_id, member_id, period, period_key, name) "
+                "DO UPDATE SET value = excluded.value",
+                [list(column) for column in zip(*counters, strict=True)],
+            )
+        if states:
+            self.statements += 1
+            await self.conn.execute(
+                "INSERT INTO member_states (community_id, member_id, state, format) "
+                "SELECT c, m, s::jsonb, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
+                "AS u(c, m, s) ON CONFLICT (community_id, member_id) DO UPDATE "
+                "SET state = excluded.state, format = excluded.format, updated_at = now()",
+                [FORMAT, *[list(column) for column in zip(*states, strict=True)]],
+            )
+
+    async def _record_progress(self, computed: _Computed, event_ids: dict[int, int]) -> None:
+        levels: list[tuple[Any, ...]] = []
+        awards: list[tuple[Any, ...]] = []
+        revoked: list[tuple[Any, ...]] = []
+        for item, outcome in computed.outcomes:
+            event_id = event_ids[item.index]
+            for change in outcome.level_changes:
+                levels.append(
+                    (
+                        item.community_id,
+                        int(change.member_id),
+                        change.old_level,
+                        change.new_level,
+                        event_id,
+                        item.event.at,
+                    )
+                )
+            season = outcome.state.season.season_id
+            source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
+            for unlock in outcome.unlocks:
+                awards.append(
+                    (
+                        item.community_id,
+                        int(unlock.member_id),
+                        unlock.achievement_id,
+                        season,
+                        source,
+                        event_id,
+                    )
+                )
+            if item.event.kind is EventKind.MANUAL_REVOKE:
+                before = computed.before.get((item.community_id, item.member_id))
+                lost = (before.achievements if before else frozenset()) - (
+                    outcome.state.achievements
+                )
+                revoked += [(item.community_id, item.member_id, key) for key in lost]
+        if levels:
+            self.statements += 1
+            await self.conn.execute(
+                "INSERT INTO level_ups (community_id, member_id, old_level, new_level, event_id, "
+                "occurred_at) SELECT c, m, o, n, e, to_timestamp(a) FROM unnest(%s::bigint[], "
+                "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+                "AS u(c, m, o, n, e, a)",
+                [list(column) for column in zip(*levels, strict=True)],
+            )
+        if awards:
+            self.statements += 1
+            await self.conn.execute(
+                "INSERT INTO achievement_awards (community_id, member_id, achievement_key, "
+                "season, source, event_id) SELECT * FROM unnest(%s::bigint[], %s::bigint[], "
+                "%s::text[], %s::text[], %s::text[], %s::bigint[]) "
+                "ON CONFLICT (community_id, member_id, achievement_key) DO NOTHING",
+                [list(column) for column in zip(*awards, strict=True)],
+            )
+        if revoked:
+            self.statements += 1
+            await self.conn.execute(
+                "DELETE FROM achievement_awards a USING unnest(%s::bigint[], %s::bigint[], "
+                "%s::text[]) AS r(c, m, k) WHERE a.community_id = r.c AND a.member_id = r.m "
+                "AND a.achievement_key = r.k",
+                [list(column) for column in zip(*revoked, strict=True)],
+            )
+
+    def _remember(self, computed: _Computed) -> None:
+        for (community_id, member_id), state in computed.after.items():
+            self.owned[community_id].states.put(member_id, state)
+        for community_id, earners in computed.earners.items():
+            self.owned[community_id].earners = earners
