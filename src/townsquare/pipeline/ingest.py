@@ -241,18 +241,26 @@ class Pipeline:
         batch = self._deferred[:limit]
         del self._deferred[:limit]
         taken = 0
-        if not batch:
+        while not batch:
+            # While the spool holds batches, wake up to retry PostgreSQL even if idle.
+            idle = None
+            if self._writer is None or len(self.spool):
+                idle = max(0.05, self._retry_at - time.monotonic())
             getter = asyncio.ensure_future(self._queue.get())
             stopper = asyncio.ensure_future(self._stopping.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, stopper}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+            )
             stopper.cancel()
-            if getter not in done:
-                getter.cancel()
-                if self._queue.empty():
-                    return [], 0
-            else:
+            if getter in done:
                 batch.append(getter.result())
                 taken += 1
+                break
+            getter.cancel()
+            if stopper in done and self._queue.empty():
+                return [], 0
+            if not done:
+                await self._recover()
         deadline = time.monotonic() + self.settings.linger_ms / 1000
         while len(batch) < limit:
             try:
