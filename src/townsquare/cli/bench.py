@@ -51,3 +51,78 @@ def core(
     from townsquare.bench.core_bench import run_core_bench
 
     report("rules engine (one core)", run_core_bench(events=events, seed=seed), json_path)
+
+
+@bench_app.command("pipeline")
+def pipeline(
+    ctx: typer.Context,
+    communities: Annotated[int, typer.Option(min=1, help="Simulated communities.")] = 4,
+    members: Annotated[int, typer.Option(min=2, help="Members per community.")] = 5_000,
+    events: Annotated[
+        int, typer.Option(min=1000, help="Events in the throughput phase.")
+    ] = 200_000,
+    rate: Annotated[int, typer.Option(min=1, help="Events/s of the paced latency phase.")] = 5_000,
+    latency_seconds: Annotated[
+        float, typer.Option(min=1, help="Length of the paced latency phase.")
+    ] = 10.0,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="'per-event': also run one event per transaction and print the ratio."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated communities.")] = 1,
+    json_path: JsonOption = None,
+) -> None:
+    """End-to-end ingest: events/s, ingest->commit latency, statements/event, peak RSS.
+
+    Runs in scratch databases on the configured PostgreSQL (embedded by default) and drops
+    them afterwards. Targets: >= 25,000 events/s; p99 <= 250 ms at 5,000 events/s; >= 50x
+    the per-event baseline.
+
+    Example: townsquare bench pipeline --events 300000 --baseline per-event --json p.json
+    """
+    from townsquare.bench.pipeline_bench import run_pipeline_bench
+    from townsquare.cli.common import sigterm_unwinds, state
+    from townsquare.store.database import open_database
+
+    if baseline not in (None, "per-event"):
+        raise typer.BadParameter("the only baseline is 'per-event'", param_hint="--baseline")
+    settings = state(ctx).settings()
+    with sigterm_unwinds(), open_database(settings) as location:
+        figures = run_pipeline_bench(
+            location.url,
+            communities=communities,
+            members=members,
+            events=events,
+            rate=rate,
+            latency_seconds=latency_seconds,
+            baseline=baseline is not None,
+            batch_size=batch_size,
+            seed=seed,
+        )
+    report("ingest pipeline (end to end)", figures, json_path)
+
+
+@bench_app.command("leaderboard")
+def leaderboard(
+    ctx: typer.Context,
+    members: Annotated[int, typer.Option(min=100, help="Members in the scratch community.")] = (
+        1_000_000
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic balances.")] = 1,
+    json_path: JsonOption = None,
+) -> None:
+    """Leaderboard read latency (p50/p99 ms) on one community of --members members.
+
+    Loads Zipf-like balances with many ties into a scratch database (created on the
+    configured or embedded server, dropped afterwards), then times the first page, a page
+    half-way down and member_rank of a top, a median and a bottom member.
+    """
+    from townsquare.bench.leaderboard_bench import run_in_scratch_database
+    from townsquare.cli.common import sigterm_unwinds, state
+    from townsquare.store.database import open_database
+
+    settings = state(ctx).settings()
+    with sigterm_unwinds(), open_database(settings, attach=True) as location:
+        figures = run_in_scratch_database(location.url, settings.database, members, seed)
+    report(f"leaderboard reads ({members:,} members)", figures, json_path)

@@ -146,9 +146,27 @@ class _Computed:
     future: int = 0
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _key(item: _Item) -> tuple[int, str, str, int]:
     event = item.event
     return (item.community_id, event.platform.value, event.event_id, event.at)
+
+
+#: Session-local staging tables: rows arrive by COPY (fast, no per-value escaping in
+#: Python), then one INSERT ... SELECT ... ON CONFLICT per table moves them.
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_events (i bigint, c bigint, a bigint, p text, "
+    "e text, k text, ch bigint, m bigint, t bigint, md jsonb, s text, o jsonb) "
+    "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS stage_balances (c bigint, season text, m bigint, "
+    "xp bigint, stars bigint, gold bigint, level bigint) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS stage_counters (c bigint, m bigint, period text, "
+    "period_key text, name text, value bigint) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS stage_states (c bigint, m bigint, state jsonb) "
+    "ON COMMIT DELETE ROWS",
+)
 
 
 class BatchWriter:
@@ -171,6 +189,7 @@ class BatchWriter:
         self._now = now or (lambda: datetime.now(UTC).timestamp())
         self.owned: dict[int, _Owned] = {}
         self.statements = 0
+        self._staged = False
 
     @property
     def owned_communities(self) -> list[int]:
@@ -411,6 +430,10 @@ class BatchWriter:
     async def _store(self, computed: _Computed, result: BatchResult) -> None:
         items = computed.items
         conn = self.conn
+        if not self._staged:
+            for statement in _STAGING:
+                await conn.execute(statement)
+            self._staged = True
         async with conn.transaction():
             event_ids = await self._insert_events(items)
             ledger = self._ledger_rows(computed, event_ids)
@@ -427,47 +450,51 @@ class BatchWriter:
         result.recorded += len(items)
         result.ledger_rows += len(ledger)
 
+    async def _copy(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        self.statements += 1
+        async with self.conn.cursor().copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
     async def _insert_events(self, items: list[_Item]) -> dict[int, int]:
         if not items:
             return {}
-        self.statements += 1
-        columns: list[list[Any]] = [[] for _ in range(11)]
-        for item in items:
-            event = item.event
-            for column, value in zip(
-                columns,
+        dumps = _compact_json
+        await self._copy(
+            "COPY stage_events FROM STDIN",
+            [
                 (
+                    item.index,
                     item.community_id,
-                    event.at,
-                    event.platform.value,
-                    event.event_id,
-                    event.kind.value,
+                    item.event.at,
+                    item.event.platform.value,
+                    item.event.event_id,
+                    item.event.kind.value,
                     item.channel_id,
                     item.member_id,
                     item.target_id,
-                    json.dumps(event_metadata(event), separators=(",", ":")),
+                    dumps(event_metadata(item.event)),
                     item.status,
-                    json.dumps(item.outcome, separators=(",", ":")),
-                ),
-                strict=True,
-            ):
-                column.append(value)
-        cursor = await self.conn.execute(
-            "INSERT INTO events (community_id, occurred_at, platform, platform_event_id, kind, "
-            "channel_id, member_id, target_member_id, metadata, status, outcome) "
-            "SELECT c, to_timestamp(a), p, e, k, ch, m, t, md::jsonb, s, o::jsonb "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
-            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
-            "AS u(c, a, p, e, k, ch, m, t, md, s, o) "
-            "ON CONFLICT (community_id, platform, platform_event_id, occurred_at) DO NOTHING "
-            "RETURNING community_id, platform, platform_event_id, "
-            "extract(epoch FROM occurred_at)::bigint, id",
-            columns,
+                    dumps(item.outcome),
+                )
+                for item in items
+            ],
         )
-        inserted = {(c, p, e, a): event_id for c, p, e, a, event_id in await cursor.fetchall()}
+        self.statements += 1
+        cursor = await self.conn.execute(
+            "WITH inserted AS (INSERT INTO events (community_id, occurred_at, platform, "
+            "platform_event_id, kind, channel_id, member_id, target_member_id, metadata, status, "
+            "outcome) SELECT c, to_timestamp(a), p, e, k, ch, m, t, md, s, o FROM stage_events "
+            "ON CONFLICT (community_id, platform, platform_event_id, occurred_at) DO NOTHING "
+            "RETURNING community_id, platform, platform_event_id, occurred_at, id) "
+            "SELECT s.i, n.id FROM stage_events s JOIN inserted n ON n.community_id = s.c "
+            "AND n.platform = s.p AND n.platform_event_id = s.e "
+            "AND n.occurred_at = to_timestamp(s.a)"
+        )
+        inserted: dict[int, int] = dict(await cursor.fetchall())
         if len(inserted) < len(items):
-            raise _Redo({_key(item) for item in items if _key(item) not in inserted})
-        return {item.index: inserted[_key(item)] for item in items}
+            raise _Redo({_key(item) for item in items if item.index not in inserted})
+        return inserted
 
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
@@ -527,9 +554,7 @@ class BatchWriter:
                         )
                     if state.today.day >= 0:
                         counters.append((community_id, member_id, "day", day, name, day_n))
-            states.append(
-                (community_id, member_id, json.dumps(encode_state(state), separators=(",", ":")))
-            )
+            states.append((community_id, member_id, _compact_json(encode_state(state))))
         for _item, outcome in computed.outcomes:
             for rollover in outcome.season_rollovers:
                 if rollover.from_season is None:
@@ -552,34 +577,33 @@ class BatchWriter:
             # One row per key: a rollover row and a later state row of the same season.
             unique = {(r[0], r[1], r[2]): r for r in balances}
             rows = list(unique.values())
+            await self._copy("COPY stage_balances FROM STDIN", rows)
             self.statements += 1
             await self.conn.execute(
                 "INSERT INTO balances (community_id, season, member_id, xp, stars, gold, level) "
-                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], "
-                "%s::bigint[], %s::bigint[], %s::bigint[]) "
+                "SELECT * FROM stage_balances "
                 "ON CONFLICT (community_id, season, member_id) DO UPDATE SET xp = excluded.xp, "
                 "stars = excluded.stars, gold = excluded.gold, level = excluded.level, "
-                "updated_at = now()",
-                [list(column) for column in zip(*rows, strict=True)],
+                "updated_at = now()"
             )
         if counters:
+            await self._copy("COPY stage_counters FROM STDIN", counters)
             self.statements += 1
             await self.conn.execute(
                 "INSERT INTO counters (community_id, member_id, period, period_key, name, value) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-                "%s::text[], %s::bigint[]) "
+                "SELECT * FROM stage_counters "
                 "ON CONFLICT (community_id, member_id, period, period_key, name) "
-                "DO UPDATE SET value = excluded.value",
-                [list(column) for column in zip(*counters, strict=True)],
+                "DO UPDATE SET value = excluded.value"
             )
         if states:
+            await self._copy("COPY stage_states FROM STDIN", states)
             self.statements += 1
             await self.conn.execute(
                 "INSERT INTO member_states (community_id, member_id, state, format) "
-                "SELECT c, m, s::jsonb, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
-                "AS u(c, m, s) ON CONFLICT (community_id, member_id) DO UPDATE "
+                "SELECT c, m, state, %s FROM stage_states "
+                "ON CONFLICT (community_id, member_id) DO UPDATE "
                 "SET state = excluded.state, format = excluded.format, updated_at = now()",
-                [FORMAT, *[list(column) for column in zip(*states, strict=True)]],
+                (FORMAT,),
             )
 
     async def _record_progress(self, computed: _Computed, event_ids: dict[int, int]) -> None:

@@ -1,0 +1,188 @@
+"""End-to-end throughput and latency of the ingest pipeline (``townsquare bench pipeline``).
+
+Runs in scratch databases on the configured server (embedded by default) that are dropped
+afterwards. Phases, each with fresh simulated events (`townsquare.pipeline.simulator`):
+
+1. **Throughput**: N events pushed through ``ingest`` as fast as back-pressure allows;
+   events/s from the first ingest to the last commit, SQL statements per event.
+2. **Latency**: events paced at ``rate`` per second for a few seconds; ingest->commit
+   p50/p95/p99 (the throughput phase measures queueing, not latency).
+3. **Baseline** (optional): the same writer and rules, one event per transaction — what
+   the predecessor did (it also used two transactions and a dozen statements per event, so
+   the ratio printed is a conservative one).
+
+Events are generated before each timed phase, so the generator's cost is not counted;
+peak RSS therefore includes the pre-generated events and is an upper bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy.engine import make_url
+
+from townsquare.config.settings import DatabaseSettings, PipelineSettings
+from townsquare.core import Event
+from townsquare.pipeline.ingest import Pipeline
+from townsquare.pipeline.simulator import SimulationSpec, Simulator
+from townsquare.store import migrate
+from townsquare.store.engine import create_sync_engine
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A migrated database of its own on the server, dropped afterwards."""
+    name = f"townsquare_bench_{uuid.uuid4().hex[:10]}"
+    admin = _libpq(server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_sync_engine(url, DatabaseSettings())
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def install_communities(url: str, simulator: Simulator) -> None:
+    """Create the simulated communities with their configuration (as an admin would)."""
+    with psycopg.connect(_libpq(url), autocommit=False) as conn:
+        for external_id, config in simulator.configs().items():
+            platform = "line" if external_id.startswith("line-") else "discord"
+            row = conn.execute(
+                "INSERT INTO communities (slug, name) VALUES (%s, %s) RETURNING id",
+                (external_id, f"Simulated {external_id}"),
+            ).fetchone()
+            assert row is not None
+            conn.execute(
+                "INSERT INTO community_links (community_id, platform, external_id) "
+                "VALUES (%s, %s, %s)",
+                (row[0], platform, external_id),
+            )
+            conn.execute(
+                "INSERT INTO community_settings (community_id, settings) VALUES (%s, %s)",
+                (row[0], Jsonb(config.model_dump(mode="json"))),
+            )
+        conn.commit()
+
+
+def _generate(simulator: Simulator, count: int) -> list[Event]:
+    events: list[Event] = []
+    while len(events) < count:
+        events += simulator.take(min(5_000, count - len(events)))
+    return events
+
+
+async def _push(pipeline: Pipeline, events: list[Event]) -> float:
+    started = time.perf_counter()
+    for event in events:
+        await pipeline.ingest(event)
+    await pipeline.flush()
+    return time.perf_counter() - started
+
+
+async def _paced(pipeline: Pipeline, events: list[Event], rate: int) -> None:
+    started = time.perf_counter()
+    for index, event in enumerate(events):
+        due = started + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await pipeline.ingest(event)
+    await pipeline.flush()
+
+
+async def _run(
+    url: str,
+    spec: SimulationSpec,
+    events: int,
+    rate: int,
+    latency_seconds: float,
+    settings: PipelineSettings,
+) -> dict[str, float]:
+    simulator = Simulator(spec)
+    install_communities(url, simulator)
+    warmup = _generate(simulator, min(5_000, events))
+    timed = _generate(simulator, events)
+    paced = _generate(simulator, int(rate * latency_seconds))
+    async with Pipeline(url, settings, DatabaseSettings()) as pipeline:
+        await _push(pipeline, warmup)
+        before = pipeline.figures.statements, pipeline.figures.committed_events
+        elapsed = await _push(pipeline, timed)
+        statements = pipeline.figures.statements - before[0]
+        committed = pipeline.figures.committed_events - before[1]
+        pipeline.figures.latencies_ms.clear()
+        await _paced(pipeline, paced, rate)
+        figures = pipeline.figures
+        return {
+            "events": float(committed),
+            "events_per_s": round(committed / elapsed, 1),
+            "statements_per_event": round(statements / max(committed, 1), 4),
+            "paced_rate": float(rate),
+            "p50_ms": round(figures.percentile(0.50) or 0.0, 2),
+            "p95_ms": round(figures.percentile(0.95) or 0.0, 2),
+            "p99_ms": round(figures.percentile(0.99) or 0.0, 2),
+        }
+
+
+async def _baseline(url: str, spec: SimulationSpec, events: int, spool: Path) -> float:
+    simulator = Simulator(spec)
+    install_communities(url, simulator)
+    warmup = _generate(simulator, 200)
+    timed = _generate(simulator, events)
+    settings = PipelineSettings(spool_dir=spool, batch_size=1, linger_ms=0, queue_size=1)
+    async with Pipeline(url, settings, DatabaseSettings()) as pipeline:
+        await _push(pipeline, warmup)
+        elapsed = await _push(pipeline, timed)
+    return len(timed) / elapsed
+
+
+def run_pipeline_bench(
+    server_url: str,
+    *,
+    communities: int = 4,
+    members: int = 5_000,
+    events: int = 200_000,
+    rate: int = 5_000,
+    latency_seconds: float = 10.0,
+    baseline: bool = False,
+    baseline_events: int = 3_000,
+    batch_size: int = 2_000,
+    seed: int = 1,
+) -> dict[str, float]:
+    """Run the phases and return the figures (keys as documented in the README)."""
+    spec = SimulationSpec(communities=communities, members=members, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="townsquare-bench-") as scratch:
+        spool = Path(scratch)
+        settings = PipelineSettings(spool_dir=spool / "spool", batch_size=batch_size)
+        with scratch_database(server_url) as url:
+            figures: dict[str, Any] = asyncio.run(
+                _run(url, spec, events, rate, latency_seconds, settings)
+            )
+        if baseline:
+            with scratch_database(server_url) as url:
+                per_event = asyncio.run(_baseline(url, spec, baseline_events, spool / "base"))
+            figures["baseline_events_per_s"] = round(per_event, 1)
+            figures["ratio"] = round(figures["events_per_s"] / per_event, 1)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures["members"] = float(members * communities)
+    return figures
