@@ -86,7 +86,7 @@ def serve(
     """Run the HTTP API (health at /health, readiness at /ready, docs at /docs)."""
     settings = state(ctx).settings()
     with sigterm_unwinds(), open_database(settings) as location:
-        _prepare_schema(settings, location, apply=migrate_schema or location.kind == "embedded")
+        prepare_schema(settings, location, apply=migrate_schema or location.kind == "embedded")
         _serve(settings, location, host, port, duration, banner=None)
 
 
@@ -105,11 +105,11 @@ def demo(
     """
     settings = state(ctx).settings()
     with sigterm_unwinds(), open_database(settings) as location:
-        _prepare_schema(settings, location, apply=True)
+        prepare_schema(settings, location, apply=True)
         _serve(settings, location, host, port, duration, banner="Townsquare demo")
 
 
-def _prepare_schema(settings: Settings, location: DatabaseLocation, *, apply: bool) -> None:
+def prepare_schema(settings: Settings, location: DatabaseLocation, *, apply: bool) -> None:
     engine = create_sync_engine(location.url, settings.database)
     try:
         with translate_errors_sync(location.url, settings.database):
