@@ -90,7 +90,7 @@ def test_kill_9_mid_import_then_import_again_counts_every_event_once(
 
 def test_a_bad_line_is_named_with_its_file_and_number(env: dict[str, str], tmp_path: Path) -> None:
     history = tmp_path / "bad.jsonl"
-    good = {"event_id": "1", "kind": "message", "platform": "discord"}
+    good: dict[str, object] = {"event_id": "1", "kind": "message", "platform": "discord"}
     good |= {"community_id": "g", "member_id": "u", "at": 1_767_225_600}
     history.write_text(json.dumps(good) + "\n" + json.dumps({**good, "kind": "shout"}) + "\n")
     result = townsquare(env, "import", "events", str(history))
