@@ -151,6 +151,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     }
     env.pop(TEST_DATABASE_URL_ENV, None)
     env["TOWNSQUARE_EMBEDDED_DATA_DIR"] = str(tmp_path / "data")
+    env["TOWNSQUARE_PIPELINE_SPOOL_DIR"] = str(tmp_path / "spool")
     env["TOWNSQUARE_LOG_FORMAT"] = "json"
     env["PYTHONUNBUFFERED"] = "1"
     env["COLUMNS"] = "200"

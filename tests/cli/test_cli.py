@@ -161,10 +161,19 @@ def test_unusable_data_directory_exits_2(cli_env: dict[str, str], tmp_path: Path
 
 def test_demo_serves_then_stops_cleanly_after_duration(cli_env: dict[str, str]) -> None:
     data_dir = Path(cli_env["TOWNSQUARE_EMBEDDED_DATA_DIR"])
-    with running_demo(cli_env, "--duration", "5") as (process, base_url):
+    with running_demo(cli_env, "--duration", "8") as (process, base_url):
         assert httpx.get(f"{base_url}/health").json()["status"] == "ok"
         ready = httpx.get(f"{base_url}/ready")
         assert ready.status_code == 200, ready.text
+        # The simulated community is live: its events reach PostgreSQL through the pipeline.
+        deadline = time.monotonic() + 20
+        pipeline = ready.json()["checks"]["pipeline"]
+        while pipeline["committed_events"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pipeline = httpx.get(f"{base_url}/ready").json()["checks"]["pipeline"]
+        assert pipeline["committed_events"] > 0
+        assert pipeline["state"] == "running"
+        assert pipeline["spool_records"] == 0
         attached = run_cli("db", "status", env=cli_env)
         assert "attached" in attached.stdout
         assert process.wait(30) == 0

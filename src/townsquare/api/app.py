@@ -12,11 +12,16 @@ from townsquare import __version__
 from townsquare.api import health
 from townsquare.api.problems import install_problem_handlers
 from townsquare.config.settings import Settings
+from townsquare.pipeline.ingest import Pipeline
 from townsquare.store.engine import create_db_engine, create_session_factory
 from townsquare.store.migrate import head_revision
 
 
-def create_app(settings: Settings, database_url: str) -> FastAPI:
+def create_app(
+    settings: Settings, database_url: str, *, pipeline: Pipeline | None = None
+) -> FastAPI:
+    """The app; ``pipeline`` (owned by the caller) adds its figures to ``/ready``."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_db_engine(database_url, settings.database)
@@ -25,6 +30,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.readiness["database"] = health.database_check(
             engine, database_url, settings.database, head_revision()
         )
+        if pipeline is not None:
+            app.state.readiness["pipeline"] = health.pipeline_check(pipeline)
         try:
             yield
         finally:

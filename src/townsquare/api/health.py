@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare import __version__
+from townsquare.pipeline.ingest import Pipeline
 from townsquare.store.engine import is_unavailable, unavailable_error
 
 router = APIRouter(tags=["health"])
@@ -118,6 +119,25 @@ def database_check(
             )
             return CheckResult(ok=False, detail=detail)
         return CheckResult(ok=True, detail=detail)
+
+    return check
+
+
+def pipeline_check(pipeline: Pipeline) -> ReadinessCheck:
+    """The ingest pipeline: ready while it takes events (writing, replaying or spooling).
+
+    An outage alone does not make it unready — batches are spooled, nothing is lost and the
+    database check already reports the outage — but a full spool does: ingest is then
+    waiting, and a load balancer should send new work elsewhere.
+    """
+
+    async def check() -> CheckResult:
+        detail = pipeline.readiness()
+        full = detail["spool_bytes"] >= detail["spool_max_bytes"]
+        ok = detail["state"] in ("running", "replaying", "outage") and not full
+        if full:
+            detail["error"] = "the outage spool is full; ingest is waiting for PostgreSQL"
+        return CheckResult(ok=ok, detail=detail)
 
     return check
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 import subprocess
+import time
 from typing import Annotated
 
 import typer
@@ -19,6 +21,9 @@ from townsquare.cli.common import out_console, sigterm_unwinds, state
 from townsquare.config.settings import Settings
 from townsquare.errors import SchemaError, TownsquareError
 from townsquare.log import get_logger
+from townsquare.pipeline.demo import DemoTraffic, install_communities
+from townsquare.pipeline.ingest import Pipeline
+from townsquare.pipeline.simulator import SimulationSpec, Simulator
 from townsquare.store import migrate
 from townsquare.store.database import DatabaseLocation, open_database
 from townsquare.store.embedded import postgres_bin_dir
@@ -91,22 +96,49 @@ def serve(
 
 
 @app.command(
-    epilog=("Examples:\n\n  townsquare demo\n\n  townsquare demo --port 8080 --duration 60")
+    epilog=(
+        "Examples:\n\n  townsquare demo\n\n  townsquare demo --port 8080 --duration 60\n\n"
+        "  townsquare demo --rate 2000 --members 5000"
+    )
 )
 def demo(
     ctx: typer.Context,
     host: HostOption = None,
     port: PortOption = None,
     duration: DurationOption = None,
+    rate: Annotated[int, typer.Option(min=0, help="Simulated events per second (0: none).")] = 200,
+    members: Annotated[int, typer.Option(min=2, help="Members per simulated community.")] = 500,
 ) -> None:
-    """Start the embedded PostgreSQL, migrate it and run the API — all in one process.
+    """Run a simulated community end to end: embedded PostgreSQL, pipeline, API.
 
-    Runs until Ctrl-C (or --duration seconds), then stops everything it started.
+    Two Discord guilds and a LINE group chat, post, react and talk at --rate events/s;
+    the terminal shows events/s, level-ups and unlocks as they are committed. Runs until
+    Ctrl-C (or --duration seconds), then stops everything it started.
     """
     settings = state(ctx).settings()
     with sigterm_unwinds(), open_database(settings) as location:
         prepare_schema(settings, location, apply=True)
-        _serve(settings, location, host, port, duration, banner="Townsquare demo")
+        simulator = None
+        if rate:
+            spec = SimulationSpec(
+                communities=2,
+                line_communities=1,
+                members=members,
+                seed=int(time.time()),
+                start=int(time.time()),
+                events_per_day=max(1, rate * 86_400 // 3),
+            )
+            simulator = Simulator(spec)
+            install_communities(location.url, simulator)
+        _serve(
+            settings,
+            location,
+            host,
+            port,
+            duration,
+            banner="Townsquare demo",
+            traffic=(simulator, rate),
+        )
 
 
 def prepare_schema(settings: Settings, location: DatabaseLocation, *, apply: bool) -> None:
@@ -130,6 +162,7 @@ def _serve(
     port: int | None,
     duration: float | None,
     banner: str | None,
+    traffic: tuple[Simulator | None, int] | None = None,
 ) -> None:
     sock = bind_socket(host or settings.api.host, settings.api.port if port is None else port)
 
@@ -140,17 +173,60 @@ def _serve(
         table.add_row("Health", f"{base_url}/health   Ready: {base_url}/ready")
         where = f"embedded in {location.data_dir}" if location.data_dir else "external"
         table.add_row("Database", f"{where}: {display_url(location.url)}")
+        if traffic is not None and traffic[0] is not None:
+            table.add_row("Simulation", f"{traffic[1]} events/s into the ingest pipeline")
         table.add_row("Stop", "Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))
         out_console.print(Panel(table, title=banner or "Townsquare", expand=False))
 
-    try:
-        asyncio.run(
-            serve_http(
+    async def run() -> None:
+        if traffic is None:
+            await serve_http(
                 create_app(settings, location.url), sock, duration=duration, on_started=started
             )
-        )
+            return
+        simulator, rate = traffic
+        async with Pipeline(location.url, settings.pipeline, settings.database) as pipeline:
+            app = create_app(settings, location.url, pipeline=pipeline)
+            stop = asyncio.Event()
+            tasks: list[asyncio.Task[None]] = []
+            if simulator is not None:
+                feed = DemoTraffic(pipeline, simulator, rate)
+                tasks += [
+                    asyncio.create_task(feed.run(stop), name="townsquare-demo-traffic"),
+                    asyncio.create_task(
+                        _progress(feed, pipeline, stop), name="townsquare-demo-progress"
+                    ),
+                ]
+            try:
+                await serve_http(app, sock, duration=duration, on_started=started)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(run())
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
     log.info("stopped")
+
+
+async def _progress(feed: DemoTraffic, pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """A line every few seconds: what the simulated community did and what was committed."""
+    last_time, last_committed = time.monotonic(), 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5)
+        now, committed = time.monotonic(), pipeline.figures.committed_events
+        rate = (committed - last_committed) / max(now - last_time, 1e-9)
+        last_time, last_committed = now, committed
+        figures = feed.figures
+        out_console.print(
+            f"[bold]{committed:,}[/] events committed ({rate:,.0f}/s), "
+            f"{figures.level_ups:,} level-ups, {figures.unlocks:,} unlocks, "
+            f"pipeline {pipeline.figures.state}",
+            highlight=False,
+        )
+        while figures.recent:
+            out_console.print(f"  {figures.recent.popleft()}", highlight=False)
