@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
 from townsquare.config.settings import DatabaseSettings, PipelineSettings
 from townsquare.core import Event
+from townsquare.pipeline.demo import install_communities
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.simulator import SimulationSpec, Simulator
 from townsquare.store import migrate
@@ -61,28 +61,6 @@ def scratch_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def install_communities(url: str, simulator: Simulator) -> None:
-    """Create the simulated communities with their configuration (as an admin would)."""
-    with psycopg.connect(_libpq(url), autocommit=False) as conn:
-        for external_id, config in simulator.configs().items():
-            platform = "line" if external_id.startswith("line-") else "discord"
-            row = conn.execute(
-                "INSERT INTO communities (slug, name) VALUES (%s, %s) RETURNING id",
-                (external_id, f"Simulated {external_id}"),
-            ).fetchone()
-            assert row is not None
-            conn.execute(
-                "INSERT INTO community_links (community_id, platform, external_id) "
-                "VALUES (%s, %s, %s)",
-                (row[0], platform, external_id),
-            )
-            conn.execute(
-                "INSERT INTO community_settings (community_id, settings) VALUES (%s, %s)",
-                (row[0], Jsonb(config.model_dump(mode="json"))),
-            )
-        conn.commit()
 
 
 def _generate(simulator: Simulator, count: int) -> list[Event]:
