@@ -1,0 +1,455 @@
+"""Leaderboards: who leads a community in XP, Stars or Gold, lifetime or in one season.
+
+Read-only queries over ``balances`` that return frozen dataclasses, never ORM rows.
+
+Who is on a board
+    A member is *ranked* on a board when their balance in that currency is above zero,
+    they are not a bot, and they have not left (``left_at IS NULL``). Zero (or negative)
+    balances are left off: a board of a million lurkers at 0 says nothing, and leaving
+    them off keeps the board (and every count below) as small as the active community.
+    Bots and members who left keep their balances (they are the ledger's truth and come
+    back if the member returns); they are simply not shown and not counted, so ranks have
+    no gaps where a hidden member would be.
+
+Order and ranks
+    Value descending, then member id ascending (the ``ix_balances_<currency>_rank``
+    index order, so pages are index scans). Ranks are competition ranks ("1224"): equal
+    values share a rank and the next distinct value's rank skips; a rank is
+    ``1 + the number of ranked members with a greater value``, whatever page it is on.
+
+Pagination
+    Keyset, never OFFSET: ``next_cursor`` is an opaque string naming the last
+    (value, member id) of a page and the board it belongs to; the next page is the
+    rows after it. A cursor that is malformed, corrupted or made for another board is
+    ``InvalidCursor`` (400). A cursor names only a position, so a forged one can do no
+    harm beyond starting a page somewhere else; its checksum catches accidents
+    (truncation, a wrong board), it is not a signature.
+
+Cost
+    Fetching a page's rows is an index scan of ``limit`` rows plus a primary-key probe of
+    ``members`` per row, at any depth (the keyset is split into "rest of this tie group"
+    and "lower values", so a tie group of 100,000 members is not walked). Ranks are not
+    free: a rank is ``1 + count(ahead)``, counted as an index-only scan of the rank index
+    (no heap, no join) minus the hidden members ahead, and finding hidden members means
+    reading ``members`` of the community (there is no index on is_bot/left_at). So the
+    first page costs ~1 ms, but a deep page or a rank is O(position) and ``member_rank``
+    (which counts the whole board for ``total``) is O(board): 0.3-0.6 s at 1,000,000
+    members on a 2-vCPU box (``townsquare bench leaderboard``). Making deep ranks cheap
+    needs a per-(board, value) count table kept by the writer in the batch transaction
+    (rank = 1 + sum of the counts above: ~5 ms over ~9,000 distinct values at 1M) -
+    a schema change, not done here.
+
+Consistency
+    ``leaderboard_page`` is one statement (one snapshot). ``member_rank`` is three; run it
+    in a REPEATABLE READ transaction if ranks must be exact while balances change.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final, Literal, get_args
+
+from sqlalchemy import QueuePool, Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from townsquare.config.settings import DatabaseSettings
+from townsquare.errors import TownsquareError
+from townsquare.store.engine import translate_errors
+
+Currency = Literal["xp", "stars", "gold"]
+CURRENCIES: Final[tuple[Currency, ...]] = get_args(Currency)
+LIFETIME: Final = ""
+MAX_PAGE_SIZE: Final = 100
+MAX_NEIGHBOURS: Final = 25
+_SEASON_MAX_LENGTH = 64
+_CURSOR_VERSION = "1"
+_MAX_BIGINT = 2**63 - 1
+
+Database = AsyncConnection | AsyncSession
+
+
+class InvalidLeaderboardQuery(TownsquareError):
+    """A leaderboard was asked for with an unknown currency or an out-of-range size."""
+
+    status = 400
+    code = "leaderboard_query_invalid"
+
+
+class InvalidCursor(InvalidLeaderboardQuery):
+    """A page cursor is malformed, corrupted, or belongs to another leaderboard."""
+
+    code = "leaderboard_cursor_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardEntry:
+    rank: int
+    member_id: int
+    display_name: str
+    value: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardPage:
+    community_id: int
+    currency: Currency
+    season: str
+    entries: tuple[LeaderboardEntry, ...]
+    # None on the last page.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRank:
+    """Where one ranked member stands, with the members just above and below."""
+
+    entry: LeaderboardEntry
+    # How many members are ranked on this board.
+    total: int
+    # Best first, like a page: ``above[-1]`` is right above the member.
+    above: tuple[LeaderboardEntry, ...]
+    below: tuple[LeaderboardEntry, ...]
+
+    @property
+    def rank(self) -> int:
+        return self.entry.rank
+
+    @property
+    def value(self) -> int:
+        return self.entry.value
+
+
+# ----------------------------------------------------------------------------- cursors
+
+
+def _checksum(community_id: int, season: str, currency: str, value: int, member_id: int) -> str:
+    board = f"{community_id}\x1f{season}\x1f{currency}\x1f{value}\x1f{member_id}"
+    return hashlib.sha256(board.encode()).hexdigest()[:12]
+
+
+def encode_cursor(
+    community_id: int, currency: Currency, season: str, value: int, member_id: int
+) -> str:
+    """The cursor of the position right after (value, member id) on a board."""
+    check = _checksum(community_id, season, currency, value, member_id)
+    raw = f"{_CURSOR_VERSION}.{value}.{member_id}.{check}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(
+    cursor: str, community_id: int, currency: Currency, season: str
+) -> tuple[int, int]:
+    """(value, member id) of a cursor made by ``encode_cursor`` for this very board."""
+    invalid = InvalidCursor(
+        "The page cursor is not valid for this leaderboard; start again from the first page."
+    )
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= 200:
+        raise invalid
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    parts = raw.split(".")
+    if len(parts) != 4 or parts[0] != _CURSOR_VERSION:
+        raise invalid
+    _, value_text, member_text, check = parts
+    if not (value_text.isdigit() and member_text.isdigit()) or len(value_text + member_text) > 40:
+        raise invalid
+    value, member_id = int(value_text), int(member_text)
+    if not (0 < value <= _MAX_BIGINT and 0 <= member_id <= _MAX_BIGINT):
+        raise invalid
+    if check != _checksum(community_id, season, currency, value, member_id):
+        raise invalid
+    return value, member_id
+
+
+# ----------------------------------------------------------------------------- queries
+
+# A ranked row: joined to its member, who must be neither a bot nor gone.
+_RANKED_ROWS = """
+    FROM balances b
+    JOIN members m ON m.community_id = b.community_id AND m.id = b.member_id
+    WHERE b.community_id = :community_id AND b.season = :season AND b.{c} > 0
+      AND NOT m.is_bot AND m.left_at IS NULL
+"""
+
+# Counts over the board are two parts: every row of the rank index (an index-only scan,
+# no join), minus the rows of hidden members (bots, leavers: few, found from ``members``).
+# ``{where}`` narrows both to a range of the index.
+_COUNT_ALL = """
+    SELECT {aggregates}
+    FROM balances b
+    WHERE b.community_id = :community_id AND b.season = :season AND b.{c} > 0 {where}
+"""
+_COUNT_HIDDEN = """
+    SELECT {aggregates}
+    FROM members m
+    JOIN balances b ON b.community_id = m.community_id AND b.member_id = m.id
+        AND b.season = :season
+    WHERE m.community_id = :community_id AND (m.is_bot OR m.left_at IS NOT NULL)
+      AND b.{c} > 0 {where}
+"""
+
+
+def _counts_sql(currency: Currency, counts: dict[str, str | None], where: str = "") -> str:
+    """A statement counting ranked rows: one column per ``counts`` item, named by its key
+    and counting the rows its filter (an expression over ``b``; None: all) accepts."""
+    aggregates = ", ".join(
+        f"count(*) FILTER (WHERE {test}) AS {name}" if test else f"count(*) AS {name}"
+        for name, test in counts.items()
+    )
+    every = _COUNT_ALL.format(aggregates=aggregates, where=where, c=currency)
+    hidden = _COUNT_HIDDEN.format(aggregates=aggregates, where=where, c=currency)
+    difference = ", ".join(f"a.{name} - h.{name} AS {name}" for name in counts)
+    return f"SELECT {difference} FROM ({every}) a, ({hidden}) h"  # noqa: S608 - see _check_board
+
+
+_COLUMNS = "b.member_id, m.display_name, b.{c} AS value, b.level"
+
+
+def _after_sql(currency: Currency, value: str, member_id: str, limit: str) -> str:
+    """Up to ``limit`` ranked rows right after the position (value, member id), in board
+    order. Two index ranges (the rest of the value's tie group, then the lower values)
+    rather than one range and a filter, so a huge tie group is not walked to find its end.
+    """
+    c, ranked, columns = currency, _RANKED_ROWS.format(c=currency), _COLUMNS.format(c=currency)
+    return f"""
+        SELECT * FROM (
+            (SELECT {columns} {ranked} AND b.{c} = {value} AND b.member_id > {member_id}
+             ORDER BY b.member_id LIMIT {limit})
+            UNION ALL
+            (SELECT {columns} {ranked} AND b.{c} < {value}
+             ORDER BY b.{c} DESC, b.member_id LIMIT {limit})
+        ) after_rows ORDER BY value DESC, member_id LIMIT {limit}
+    """  # noqa: S608 - see _check_board
+
+
+def _before_sql(currency: Currency, value: str, member_id: str, limit: str) -> str:
+    """Up to ``limit`` ranked rows right before the position, nearest first."""
+    c, ranked, columns = currency, _RANKED_ROWS.format(c=currency), _COLUMNS.format(c=currency)
+    return f"""
+        SELECT * FROM (
+            (SELECT {columns} {ranked} AND b.{c} = {value} AND b.member_id < {member_id}
+             ORDER BY b.member_id DESC LIMIT {limit})
+            UNION ALL
+            (SELECT {columns} {ranked} AND b.{c} > {value}
+             ORDER BY b.{c}, b.member_id DESC LIMIT {limit})
+        ) before_rows ORDER BY value, member_id DESC LIMIT {limit}
+    """  # noqa: S608 - see _check_board
+
+
+def _page_sql(currency: Currency, after: bool) -> str:
+    c = currency
+    if not after:
+        return f"""
+            SELECT {_COLUMNS.format(c=c)}, 0 AS above, 0 AS upto {_RANKED_ROWS.format(c=c)}
+            ORDER BY b.{c} DESC, b.member_id LIMIT :fetch
+        """
+    # Rows up to and including the cursor position, and how many of them have a greater
+    # value than the cursor's: what the first row of the page needs for its rank.
+    standing = _counts_sql(
+        currency,
+        {
+            "above": f"b.{c} > :after_value",
+            "upto": f"b.{c} > :after_value OR b.member_id <= :after_id",
+        },
+        where=f"AND b.{c} >= :after_value",
+    )
+    rows = _after_sql(currency, ":after_value", ":after_id", ":fetch")
+    return f"""
+        SELECT p.*, s.above, s.upto FROM ({standing}) s LEFT JOIN ({rows}) p ON true
+        ORDER BY p.value DESC, p.member_id
+    """  # noqa: S608 - see _check_board
+
+
+# (member id, display name, value, level) of a ranked row, in board order.
+_BoardRow = tuple[int, str, int, int]
+
+
+def _board_row(row: Row[Any]) -> _BoardRow:
+    return int(row.member_id), str(row.display_name), int(row.value), int(row.level)
+
+
+def _board_order(row: _BoardRow) -> tuple[int, int]:
+    return -row[2], row[0]
+
+
+def _ranked(
+    rows: Sequence[_BoardRow], first_above: int, first_before: int
+) -> tuple[LeaderboardEntry, ...]:
+    """Competition ranks for consecutive board rows, given, for the first row, how many
+    ranked members have a greater value and how many come before it."""
+    entries: list[LeaderboardEntry] = []
+    rank = first_above + 1
+    for index, (member_id, display_name, value, level) in enumerate(rows):
+        if index > 0 and value != rows[index - 1][2]:
+            rank = first_before + 1 + index
+        entries.append(LeaderboardEntry(rank, member_id, display_name, value, level))
+    return tuple(entries)
+
+
+def _check_board(community_id: int, currency: str, season: str) -> Currency:
+    """Validate a board's identity. The currency names a column in the SQL text, so only
+    the three known names ever get there; everything else is a bound parameter."""
+    if currency not in CURRENCIES:
+        raise InvalidLeaderboardQuery(
+            f"Unknown currency {currency!r}; a leaderboard ranks one of {', '.join(CURRENCIES)}."
+        )
+    if not isinstance(season, str) or len(season) > _SEASON_MAX_LENGTH:
+        raise InvalidLeaderboardQuery(
+            f"A season key is at most {_SEASON_MAX_LENGTH} characters ('' for lifetime)."
+        )
+    if not isinstance(community_id, int) or not 0 <= community_id <= _MAX_BIGINT:
+        raise InvalidLeaderboardQuery("A community id is a non-negative 64-bit integer.")
+    for known in CURRENCIES:  # narrow str to the Literal without a cast
+        if currency == known:
+            return known
+    raise AssertionError(currency)  # pragma: no cover
+
+
+@asynccontextmanager
+async def _translated(db: Database) -> AsyncIterator[None]:
+    """Connection failures inside the block become ``DatabaseUnavailable`` (the figures
+    of an exhausted pool are read from the engine's own pool)."""
+    engine = db.get_bind().engine if isinstance(db, AsyncSession) else db.sync_engine
+    settings = DatabaseSettings()
+    pool = engine.pool
+    if isinstance(pool, QueuePool):
+        settings = DatabaseSettings(
+            pool_size=pool.size(),
+            max_overflow=max(0, getattr(pool, "_max_overflow", 0)),
+            pool_timeout=pool.timeout(),
+        )
+    async with translate_errors(engine.url.render_as_string(hide_password=False), settings):
+        yield
+
+
+async def leaderboard_page(
+    db: Database,
+    community_id: int,
+    currency: Currency,
+    season: str = LIFETIME,
+    after: str | None = None,
+    limit: int = 25,
+) -> LeaderboardPage:
+    """One page of a board (``season`` '' is lifetime), best first, after ``after``.
+
+    See the module docstring for who is ranked, how ties rank and what a cursor is.
+    The first page is one index scan; a later page also counts the members ahead of it
+    (O(position), an index-only scan).
+    """
+    board = _check_board(community_id, currency, season)
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidLeaderboardQuery(f"A page holds 1 to {MAX_PAGE_SIZE} members.")
+    params: dict[str, object] = {
+        "community_id": community_id,
+        "season": season,
+        "fetch": limit + 1,
+    }
+    if after is not None:
+        params["after_value"], params["after_id"] = decode_cursor(
+            after, community_id, board, season
+        )
+    async with _translated(db):
+        result = await db.execute(text(_page_sql(board, after is not None)), params)
+        fetched = result.all()
+    rows = [_board_row(row) for row in fetched if row.member_id is not None]
+    above = int(fetched[0].above) if fetched else 0
+    upto = int(fetched[0].upto) if fetched else 0
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if rows and after is not None and rows[0][2] != params["after_value"]:
+        above = upto  # the first row's value is below the cursor's: everyone ahead is above
+    entries = _ranked(rows, first_above=above, first_before=upto)
+    next_cursor = (
+        encode_cursor(community_id, board, season, rows[-1][2], rows[-1][0])
+        if more and rows
+        else None
+    )
+    return LeaderboardPage(community_id, board, season, entries, next_cursor)
+
+
+async def member_rank(
+    db: Database,
+    community_id: int,
+    member_id: int,
+    currency: Currency,
+    season: str = LIFETIME,
+    neighbours: int = 2,
+) -> MemberRank | None:
+    """Where ``member_id`` stands on a board, with up to ``neighbours`` ranked members
+    just above and just below (fewer at either end of the board).
+
+    None when the member is not ranked on this board: unknown, no balance row, a zero
+    balance, a bot or gone (see the module docstring). Counts the whole board for
+    ``total`` (an index-only scan).
+    """
+    board = _check_board(community_id, currency, season)
+    if not isinstance(neighbours, int) or not 0 <= neighbours <= MAX_NEIGHBOURS:
+        raise InvalidLeaderboardQuery(f"Ask for 0 to {MAX_NEIGHBOURS} neighbours.")
+    if not isinstance(member_id, int) or not 0 <= member_id <= _MAX_BIGINT:
+        return None
+    c = board
+    params: dict[str, object] = {
+        "community_id": community_id,
+        "season": season,
+        "member_id": member_id,
+        "neighbours": neighbours,
+    }
+    columns = _COLUMNS.format(c=c)
+    ranked = _RANKED_ROWS.format(c=c)
+    async with _translated(db):
+        own = (
+            await db.execute(
+                text(f"SELECT {columns} {ranked} AND b.member_id = :member_id"), params
+            )
+        ).first()
+        if own is None:
+            return None
+        params["value"] = own.value
+        up_sql = _before_sql(board, ":value", ":member_id", ":neighbours")
+        down_sql = _after_sql(board, ":value", ":member_id", ":neighbours")
+        window = await db.execute(
+            text(
+                f"SELECT -1 AS side, * FROM ({up_sql}) up "  # noqa: S608 - see _check_board
+                f"UNION ALL SELECT 1, * FROM ({down_sql}) down"
+            ),
+            params,
+        )
+        nearby = window.all()
+        up = sorted((_board_row(r) for r in nearby if r.side < 0), key=_board_order)
+        down = sorted((_board_row(r) for r in nearby if r.side > 0), key=_board_order)
+        rows = [*up, _board_row(own), *down]
+        top_value, top_id = rows[0][2], rows[0][0]
+        params.update(top_value=top_value, top_id=top_id)
+        counts = (
+            await db.execute(
+                text(
+                    _counts_sql(
+                        board,
+                        {
+                            "above": f"b.{c} > :top_value",
+                            "before": f"b.{c} > :top_value OR "
+                            f"(b.{c} = :top_value AND b.member_id < :top_id)",
+                            "total": None,
+                        },
+                    )
+                ),
+                params,
+            )
+        ).one()
+    entries = _ranked(rows, first_above=int(counts.above), first_before=int(counts.before))
+    own_index = len(up)
+    return MemberRank(
+        entry=entries[own_index],
+        total=int(counts.total),
+        above=entries[:own_index],
+        below=entries[own_index + 1 :],
+    )
