@@ -13,11 +13,12 @@ disagrees with the curve is reported, not trusted).
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from townsquare.core import Balances, Event, EventKind, ManualMeta, Platform
 from townsquare.errors import TownsquareError
@@ -73,8 +74,8 @@ def _jsonl(path: Path) -> Iterator[Event]:
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as exc:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
                 raise ImportFileError(f"{path}:{number}: not JSON ({exc.msg})") from None
             try:
                 yield decode_event(doc)

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 
@@ -374,7 +375,7 @@ class Pipeline:
         self._retry_at = time.monotonic() + self._backoff
 
     async def _spool(self, events: list[Event]) -> None:
-        payload = json.dumps([encode_event(e) for e in events], separators=(",", ":")).encode()
+        payload = orjson.dumps([encode_event(e) for e in events])
         while True:
             try:
                 await asyncio.to_thread(self.spool.append, payload)
@@ -399,7 +400,7 @@ class Pipeline:
             self.figures.state = "replaying"
             for record in list(self.spool.replay()):
                 now = time.monotonic()
-                events = [(decode_event(doc), now) for doc in json.loads(record.payload)]
+                events = [(decode_event(doc), now) for doc in orjson.loads(record.payload)]
                 # Events of communities another writer took over meanwhile stay deferred
                 # here (it cannot read our spool) and are retried until we own them again.
                 await self._write(events)
