@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -50,7 +50,6 @@ from townsquare.store.locks import community_lock_key
 
 log = structlog.get_logger(__name__)
 
-_EPOCH = date(1970, 1, 1)
 _LIFETIME = ""
 
 
@@ -549,18 +548,36 @@ class BatchWriter:
             if state is old:
                 continue
             life = state.lifetime
-            balances.append(
-                (community_id, _LIFETIME, member_id, life.xp, life.stars, life.gold, state.level)
-            )
             season = state.season
-            if season.season_id is not None:
-                b = season.balances
+            if life is not old.lifetime or state.level != old.level or season is not old.season:
                 balances.append(
-                    (community_id, season.season_id, member_id, b.xp, b.stars, b.gold, state.level)
+                    (
+                        community_id,
+                        _LIFETIME,
+                        member_id,
+                        life.xp,
+                        life.stars,
+                        life.gold,
+                        state.level,
+                    )
                 )
+                if season.season_id is not None:
+                    b = season.balances
+                    balances.append(
+                        (
+                            community_id,
+                            season.season_id,
+                            member_id,
+                            b.xp,
+                            b.stars,
+                            b.gold,
+                            state.level,
+                        )
+                    )
             if state.counters is not old.counters:
-                day = (_EPOCH + timedelta(days=state.today.day)).isoformat()
-                for counter, (life_n, season_n, day_n) in state.counters.items():
+                # Lifetime and season windows; daily activity is read from the event lake
+                # (a row per member per counter per day would outgrow everything else).
+                for counter, (life_n, season_n, _day_n) in state.counters.items():
                     if old.counters.get(counter, (0, 0, 0))[0] == life_n:
                         continue
                     name = counter.value
@@ -569,8 +586,6 @@ class BatchWriter:
                         counters.append(
                             (community_id, member_id, "season", season.season_id, name, season_n)
                         )
-                    if state.today.day >= 0:
-                        counters.append((community_id, member_id, "day", day, name, day_n))
             states.append((community_id, member_id, _compact_json(encode_state(state))))
         for _item, outcome in computed.outcomes:
             for rollover in outcome.season_rollovers:

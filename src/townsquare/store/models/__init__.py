@@ -14,6 +14,7 @@ from townsquare.store.models.achievements import (
 )
 from townsquare.store.models.activity import (
     Balance,
+    BalanceCount,
     Counter,
     CounterRollup,
     Event,
@@ -45,6 +46,7 @@ __all__ = [
     "AchievementTemplate",
     "AuditEntry",
     "Balance",
+    "BalanceCount",
     "Base",
     "Channel",
     "ChannelRule",
