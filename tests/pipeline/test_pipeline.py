@@ -18,8 +18,12 @@ from tests.core.builders import T0, World, manual, message, reaction, voice
 from tests.core.test_engine_properties import Step, to_events
 from townsquare.config.settings import DatabaseSettings, PipelineSettings
 from townsquare.core import CommunityConfig, Event, EventKind, MemberState, compile_rules
+from townsquare.pipeline.demo import install_communities
 from townsquare.pipeline.ingest import Pipeline, PipelineStopped
+from townsquare.pipeline.reconcile import reconcile
+from townsquare.pipeline.simulator import SimulationSpec, Simulator
 from townsquare.pipeline.state_codec import decode_state
+from townsquare.store.engine import create_db_engine
 
 
 def settings(tmp_path: Path, **overrides: Any) -> PipelineSettings:
@@ -342,3 +346,22 @@ async def test_the_queue_applies_back_pressure(migrated_database: str, tmp_path:
 def test_event_kinds_cover_the_fixture_streams() -> None:
     kinds = {event.kind for event in random_events(1, 300)}
     assert {EventKind.MESSAGE, EventKind.REACTION_ADDED, EventKind.VOICE_SEGMENT} <= kinds
+
+
+async def test_what_the_writer_derives_reconciles_without_drift(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    spec = SimulationSpec(communities=2, line_communities=1, members=120, seed=8)
+    simulator = Simulator(spec)
+    install_communities(migrated_database, simulator)
+    async with Pipeline(migrated_database, settings(tmp_path), DatabaseSettings()) as pipeline:
+        await feed(pipeline, simulator.take(4_000))
+    engine = create_db_engine(migrated_database, DatabaseSettings())
+    try:
+        async with engine.connect() as conn:
+            for (community_id,) in await query(migrated_database, "SELECT id FROM communities"):
+                async with conn.begin():
+                    report = await reconcile(conn, community_id, correct=False)
+                assert not report.has_drift, (report.counters, report.balances)
+    finally:
+        await engine.dispose()

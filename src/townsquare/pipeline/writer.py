@@ -577,7 +577,12 @@ class BatchWriter:
             if state.counters is not old.counters:
                 # Lifetime and season windows; daily activity is read from the event lake
                 # (a row per member per counter per day would outgrow everything else).
-                for counter, (life_n, season_n, _day_n) in state.counters.items():
+                changed = [
+                    (counter, state.counters.get(counter, (0, 0, 0)))
+                    for counter in state.counters.keys() | old.counters.keys()
+                ]
+                for counter, (life_n, season_n, _day_n) in changed:
+                    # A counter back at zero leaves the state's map; its row must follow.
                     if old.counters.get(counter, (0, 0, 0))[0] == life_n:
                         continue
                     name = counter.value
