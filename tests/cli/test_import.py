@@ -12,22 +12,11 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from tests.pipeline.test_pipeline import balances_by_user, ledger_by_user
 from townsquare.core import CommunityConfig, compile_rules
 from townsquare.pipeline.event_codec import encode_event
 from townsquare.pipeline.simulator import SimulationSpec, Simulator, expected_outcome
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str], migrated_database: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        **cli_env,
-        "TOWNSQUARE_DATABASE_URL": migrated_database,
-        "TOWNSQUARE_PIPELINE_SPOOL_DIR": str(tmp_path / "spool"),
-        "TOWNSQUARE_LOG_LEVEL": "WARNING",
-    }
 
 
 def townsquare(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

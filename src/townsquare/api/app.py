@@ -3,7 +3,7 @@ lifespan owns the engine (created on startup, disposed on shutdown)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,9 +18,13 @@ from townsquare.store.migrate import head_revision
 
 
 def create_app(
-    settings: Settings, database_url: str, *, pipeline: Pipeline | None = None
+    settings: Settings,
+    database_url: str,
+    *,
+    pipeline: Pipeline | None = None,
+    checks: Mapping[str, health.ReadinessCheck] | None = None,
 ) -> FastAPI:
-    """The app; ``pipeline`` (owned by the caller) adds its figures to ``/ready``."""
+    """The app; ``pipeline`` and further ``checks`` (owned by the caller) join ``/ready``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,6 +36,7 @@ def create_app(
         )
         if pipeline is not None:
             app.state.readiness["pipeline"] = health.pipeline_check(pipeline)
+        app.state.readiness.update(checks or {})
         try:
             yield
         finally:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare import __version__
 from townsquare.pipeline.ingest import Pipeline
+from townsquare.pipeline.maintenance import Maintenance
 from townsquare.store.engine import is_unavailable, unavailable_error
 
 router = APIRouter(tags=["health"])
@@ -138,6 +139,15 @@ def pipeline_check(pipeline: Pipeline) -> ReadinessCheck:
         if full:
             detail["error"] = "the outage spool is full; ingest is waiting for PostgreSQL"
         return CheckResult(ok=ok, detail=detail)
+
+    return check
+
+
+def maintenance_check(maintenance: Maintenance) -> ReadinessCheck:
+    """Event-lake housekeeping: informative only (a postponed run is retried, not fatal)."""
+
+    async def check() -> CheckResult:
+        return CheckResult(ok=True, detail=maintenance.readiness())
 
     return check
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from townsquare import __version__
 from townsquare.api.app import create_app
+from townsquare.api.health import maintenance_check
 from townsquare.api.server import bind_socket, serve_http
 from townsquare.cli.app import app
 from townsquare.cli.common import out_console, sigterm_unwinds, state
@@ -23,11 +24,17 @@ from townsquare.errors import SchemaError, TownsquareError
 from townsquare.log import get_logger
 from townsquare.pipeline.demo import DemoTraffic, install_communities
 from townsquare.pipeline.ingest import Pipeline
+from townsquare.pipeline.maintenance import Maintenance
 from townsquare.pipeline.simulator import SimulationSpec, Simulator
 from townsquare.store import migrate
 from townsquare.store.database import DatabaseLocation, open_database
 from townsquare.store.embedded import postgres_bin_dir
-from townsquare.store.engine import create_sync_engine, display_url, translate_errors_sync
+from townsquare.store.engine import (
+    create_db_engine,
+    create_sync_engine,
+    display_url,
+    translate_errors_sync,
+)
 
 log = get_logger(__name__)
 
@@ -185,10 +192,19 @@ def _serve(
             )
             return
         simulator, rate = traffic
+        engine = create_db_engine(
+            location.url, settings.database.model_copy(update={"pool_size": 1})
+        )
+        maintenance = Maintenance(engine, settings.pipeline, settings.database)
         async with Pipeline(location.url, settings.pipeline, settings.database) as pipeline:
-            app = create_app(settings, location.url, pipeline=pipeline)
+            app = create_app(
+                settings,
+                location.url,
+                pipeline=pipeline,
+                checks={"maintenance": maintenance_check(maintenance)},
+            )
             stop = asyncio.Event()
-            tasks: list[asyncio.Task[None]] = []
+            tasks = [asyncio.create_task(maintenance.run(stop), name="townsquare-maintenance")]
             if simulator is not None:
                 feed = DemoTraffic(pipeline, simulator, rate)
                 tasks += [
@@ -202,6 +218,7 @@ def _serve(
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await engine.dispose()
 
     try:
         asyncio.run(run())
