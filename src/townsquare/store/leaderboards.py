@@ -180,35 +180,54 @@ _RANKED_ROWS = """
       AND NOT m.is_bot AND m.left_at IS NULL
 """
 
-# Counts over the board are two parts: every row of the rank index (an index-only scan,
-# no join), minus the rows of hidden members (bots, leavers: few, found from ``members``).
-# ``{where}`` narrows both to a range of the index.
-_COUNT_ALL = """
-    SELECT {aggregates}
-    FROM balances b
-    WHERE b.community_id = :community_id AND b.season = :season AND b.{c} > 0 {where}
-"""
-_COUNT_HIDDEN = """
-    SELECT {aggregates}
-    FROM members m
-    JOIN balances b ON b.community_id = m.community_id AND b.member_id = m.id
-        AND b.season = :season
-    WHERE m.community_id = :community_id AND (m.is_bot OR m.left_at IS NOT NULL)
-      AND b.{c} > 0 {where}
+# Counts over a board come from two parts: the board's histogram ``balance_counts`` (how
+# many balance rows hold each value, hidden members included; kept by triggers on
+# ``balances``, migration 0003), minus the rows of hidden members (bots, leavers), found
+# through the partial index ``ix_members_hidden`` and a primary-key probe of ``balances``
+# each. One row: ``gt`` and ``ge``, the ranked members with a value above / at least
+# ``{value}``, and ``total``, all ranked members (only if asked for; otherwise the
+# histogram is read from ``{value}`` up only).
+_STANDING = """
+    SELECT h.gt - x.gt AS gt, h.ge - x.ge AS ge, h.total - x.total AS total
+    FROM (
+        SELECT coalesce(sum(bc.members) FILTER (WHERE bc.value > {value}), 0) AS gt,
+               coalesce(sum(bc.members) FILTER (WHERE bc.value >= {value}), 0) AS ge,
+               {histogram_total} AS total
+        FROM balance_counts bc
+        WHERE bc.community_id = :community_id AND bc.season = :season
+          AND bc.currency = :currency AND bc.value {histogram_range}
+    ) h, (
+        SELECT count(*) FILTER (WHERE b.{c} > {value}) AS gt,
+               count(*) FILTER (WHERE b.{c} >= {value}) AS ge,
+               {hidden_total} AS total
+        FROM members m
+        JOIN balances b ON b.community_id = m.community_id AND b.member_id = m.id
+            AND b.season = :season
+        WHERE m.community_id = :community_id AND (m.is_bot OR m.left_at IS NOT NULL)
+          AND b.{c} {hidden_range}
+    ) x
 """
 
 
-def _counts_sql(currency: Currency, counts: dict[str, str | None], where: str = "") -> str:
-    """A statement counting ranked rows: one column per ``counts`` item, named by its key
-    and counting the rows its filter (an expression over ``b``; None: all) accepts."""
-    aggregates = ", ".join(
-        f"count(*) FILTER (WHERE {test}) AS {name}" if test else f"count(*) AS {name}"
-        for name, test in counts.items()
+def _standing_sql(currency: Currency, value: str, with_total: bool) -> str:
+    """The ``_STANDING`` row of ``value`` (an SQL expression) on a ``currency`` board."""
+    if with_total:
+        return _STANDING.format(
+            c=currency,
+            value=value,
+            histogram_total="coalesce(sum(bc.members), 0)",
+            histogram_range="> 0",
+            hidden_total="count(*)",
+            hidden_range="> 0",
+        )
+    return _STANDING.format(
+        c=currency,
+        value=value,
+        histogram_total="0",
+        histogram_range=f">= {value}",
+        hidden_total="0",
+        hidden_range=f">= {value}",
     )
-    every = _COUNT_ALL.format(aggregates=aggregates, where=where, c=currency)
-    hidden = _COUNT_HIDDEN.format(aggregates=aggregates, where=where, c=currency)
-    difference = ", ".join(f"a.{name} - h.{name} AS {name}" for name in counts)
-    return f"SELECT {difference} FROM ({every}) a, ({hidden}) h"  # noqa: S608 - see _check_board
 
 
 _COLUMNS = "b.member_id, m.display_name, b.{c} AS value, b.level"
@@ -249,22 +268,17 @@ def _page_sql(currency: Currency, after: bool) -> str:
     c = currency
     if not after:
         return f"""
-            SELECT {_COLUMNS.format(c=c)}, 0 AS above, 0 AS upto {_RANKED_ROWS.format(c=c)}
+            SELECT {_COLUMNS.format(c=c)}, 0 AS gt, 0 AS ge {_RANKED_ROWS.format(c=c)}
             ORDER BY b.{c} DESC, b.member_id LIMIT :fetch
         """
-    # Rows up to and including the cursor position, and how many of them have a greater
-    # value than the cursor's: what the first row of the page needs for its rank.
-    standing = _counts_sql(
-        currency,
-        {
-            "above": f"b.{c} > :after_value",
-            "upto": f"b.{c} > :after_value OR b.member_id <= :after_id",
-        },
-        where=f"AND b.{c} >= :after_value",
-    )
+    # The page's rows, and the standing of its first row's value (for the ranks).
     rows = _after_sql(currency, ":after_value", ":after_id", ":fetch")
+    standing = _standing_sql(currency, "top.value", with_total=False)
     return f"""
-        SELECT p.*, s.above, s.upto FROM ({standing}) s LEFT JOIN ({rows}) p ON true
+        WITH page AS MATERIALIZED ({rows}),
+        top AS (SELECT max(value) AS value FROM page)
+        SELECT p.*, s.gt, s.ge
+        FROM top CROSS JOIN LATERAL ({standing}) s LEFT JOIN page p ON true
         ORDER BY p.value DESC, p.member_id
     """  # noqa: S608 - see _check_board
 
@@ -281,16 +295,17 @@ def _board_order(row: _BoardRow) -> tuple[int, int]:
     return -row[2], row[0]
 
 
-def _ranked(
-    rows: Sequence[_BoardRow], first_above: int, first_before: int
-) -> tuple[LeaderboardEntry, ...]:
-    """Competition ranks for consecutive board rows, given, for the first row, how many
-    ranked members have a greater value and how many come before it."""
+def _ranked(rows: Sequence[_BoardRow], above: int, at_least: int) -> tuple[LeaderboardEntry, ...]:
+    """Competition ranks for consecutive board rows, given how many ranked members have a
+    value above, and at least, the first row's value."""
     entries: list[LeaderboardEntry] = []
-    rank = first_above + 1
+    rank = above + 1
+    # Ranked members before the first row: all of its value's tie group but the rows here.
+    # Used only once the value changes, so the tie group ends among these rows.
+    before = at_least - sum(1 for row in rows if row[2] == rows[0][2])
     for index, (member_id, display_name, value, level) in enumerate(rows):
         if index > 0 and value != rows[index - 1][2]:
-            rank = first_before + 1 + index
+            rank = before + 1 + index
         entries.append(LeaderboardEntry(rank, member_id, display_name, value, level))
     return tuple(entries)
 
@@ -357,17 +372,18 @@ async def leaderboard_page(
         params["after_value"], params["after_id"] = decode_cursor(
             after, community_id, board, season
         )
+        params["currency"] = board
     async with _translated(db):
         result = await db.execute(text(_page_sql(board, after is not None)), params)
         fetched = result.all()
     rows = [_board_row(row) for row in fetched if row.member_id is not None]
-    above = int(fetched[0].above) if fetched else 0
-    upto = int(fetched[0].upto) if fetched else 0
     more = len(rows) > limit
     rows = rows[:limit]
-    if rows and after is not None and rows[0][2] != params["after_value"]:
-        above = upto  # the first row's value is below the cursor's: everyone ahead is above
-    entries = _ranked(rows, first_above=above, first_before=upto)
+    above = int(fetched[0].gt) if rows else 0
+    at_least = int(fetched[0].ge) if rows else 0
+    if after is None:
+        above, at_least = 0, sum(1 for row in rows if row[2] == rows[0][2])
+    entries = _ranked(rows, above=above, at_least=at_least)
     next_cursor = (
         encode_cursor(community_id, board, season, rows[-1][2], rows[-1][0])
         if more and rows
@@ -427,25 +443,14 @@ async def member_rank(
         up = sorted((_board_row(r) for r in nearby if r.side < 0), key=_board_order)
         down = sorted((_board_row(r) for r in nearby if r.side > 0), key=_board_order)
         rows = [*up, _board_row(own), *down]
-        top_value, top_id = rows[0][2], rows[0][0]
-        params.update(top_value=top_value, top_id=top_id)
+        params["top_value"] = rows[0][2]
         counts = (
             await db.execute(
-                text(
-                    _counts_sql(
-                        board,
-                        {
-                            "above": f"b.{c} > :top_value",
-                            "before": f"b.{c} > :top_value OR "
-                            f"(b.{c} = :top_value AND b.member_id < :top_id)",
-                            "total": None,
-                        },
-                    )
-                ),
-                params,
+                text(_standing_sql(board, ":top_value", with_total=True)),
+                {**params, "currency": board},
             )
         ).one()
-    entries = _ranked(rows, first_above=int(counts.above), first_before=int(counts.before))
+    entries = _ranked(rows, above=int(counts.gt), at_least=int(counts.ge))
     own_index = len(up)
     return MemberRank(
         entry=entries[own_index],
