@@ -28,20 +28,19 @@ Pagination
 Cost
     Fetching a page's rows is an index scan of ``limit`` rows plus a primary-key probe of
     ``members`` per row, at any depth (the keyset is split into "rest of this tie group"
-    and "lower values", so a tie group of 100,000 members is not walked). Ranks are not
-    free: a rank is ``1 + count(ahead)``, counted as an index-only scan of the rank index
-    (no heap, no join) minus the hidden members ahead, and finding hidden members means
-    reading ``members`` of the community (there is no index on is_bot/left_at). So the
-    first page costs ~1 ms, but a deep page or a rank is O(position) and ``member_rank``
-    (which counts the whole board for ``total``) is O(board): 0.3-0.6 s at 1,000,000
-    members on a 2-vCPU box (``townsquare bench leaderboard``). Making deep ranks cheap
-    needs a per-(board, value) count table kept by the writer in the batch transaction
-    (rank = 1 + sum of the counts above: ~5 ms over ~9,000 distinct values at 1M) -
-    a schema change, not done here.
+    and "lower values", so a tie group of 100,000 members is not walked). A rank is
+    ``1 + count(ahead)``, read from the board's histogram ``balance_counts`` (per value:
+    how many balances hold it, and how many of those are hidden members'; kept by
+    triggers in the transaction that writes balances, migration 0003): a sum over the
+    distinct values above, not over the members. A board of 1,000,000 Zipf-like balances
+    has ~9,000 distinct values, so a deep page or ``member_rank`` (whose ``total`` sums
+    the whole histogram) costs a few ms (``townsquare bench leaderboard``).
 
 Consistency
-    ``leaderboard_page`` is one statement (one snapshot). ``member_rank`` is three; run it
-    in a REPEATABLE READ transaction if ranks must be exact while balances change.
+    ``leaderboard_page`` is one statement (one snapshot); the histogram changes in the
+    same transactions as the balances, so the counts and the rows agree. ``member_rank`` is
+    three statements; run it in a REPEATABLE READ transaction if ranks must be exact while
+    balances change.
 """
 
 from __future__ import annotations
@@ -180,54 +179,29 @@ _RANKED_ROWS = """
       AND NOT m.is_bot AND m.left_at IS NULL
 """
 
-# Counts over a board come from two parts: the board's histogram ``balance_counts`` (how
-# many balance rows hold each value, hidden members included; kept by triggers on
-# ``balances``, migration 0003), minus the rows of hidden members (bots, leavers), found
-# through the partial index ``ix_members_hidden`` and a primary-key probe of ``balances``
-# each. One row: ``gt`` and ``ge``, the ranked members with a value above / at least
-# ``{value}``, and ``total``, all ranked members (only if asked for; otherwise the
-# histogram is read from ``{value}`` up only).
+# Counts over a board come from its histogram ``balance_counts``: per value, how many
+# balance rows hold it (``members``) and how many of those are hidden members' (bots,
+# leavers), kept by triggers on ``balances`` and ``members`` (migration 0003). One row:
+# ``gt`` and ``ge``, the ranked members with a value above / at least ``{value}``, and
+# ``total``, all ranked members (only if asked for; otherwise the histogram is read from
+# ``{value}`` up only).
 _STANDING = """
-    SELECT h.gt - x.gt AS gt, h.ge - x.ge AS ge, h.total - x.total AS total
-    FROM (
-        SELECT coalesce(sum(bc.members) FILTER (WHERE bc.value > {value}), 0) AS gt,
-               coalesce(sum(bc.members) FILTER (WHERE bc.value >= {value}), 0) AS ge,
-               {histogram_total} AS total
-        FROM balance_counts bc
-        WHERE bc.community_id = :community_id AND bc.season = :season
-          AND bc.currency = :currency AND bc.value {histogram_range}
-    ) h, (
-        SELECT count(*) FILTER (WHERE b.{c} > {value}) AS gt,
-               count(*) FILTER (WHERE b.{c} >= {value}) AS ge,
-               {hidden_total} AS total
-        FROM members m
-        JOIN balances b ON b.community_id = m.community_id AND b.member_id = m.id
-            AND b.season = :season
-        WHERE m.community_id = :community_id AND (m.is_bot OR m.left_at IS NOT NULL)
-          AND b.{c} {hidden_range}
-    ) x
+    SELECT coalesce(sum(bc.members - bc.hidden) FILTER (WHERE bc.value > {value}), 0) AS gt,
+           coalesce(sum(bc.members - bc.hidden) FILTER (WHERE bc.value >= {value}), 0) AS ge,
+           {total} AS total
+    FROM balance_counts bc
+    WHERE bc.community_id = :community_id AND bc.season = :season
+      AND bc.currency = :currency AND bc.value {histogram_range}
 """
 
 
-def _standing_sql(currency: Currency, value: str, with_total: bool) -> str:
-    """The ``_STANDING`` row of ``value`` (an SQL expression) on a ``currency`` board."""
+def _standing_sql(value: str, with_total: bool) -> str:
+    """The ``_STANDING`` row of ``value`` (an SQL expression) on the board."""
     if with_total:
-        return _STANDING.format(
-            c=currency,
-            value=value,
-            histogram_total="coalesce(sum(bc.members), 0)",
-            histogram_range="> 0",
-            hidden_total="count(*)",
-            hidden_range="> 0",
-        )
-    return _STANDING.format(
-        c=currency,
-        value=value,
-        histogram_total="0",
-        histogram_range=f">= {value}",
-        hidden_total="0",
-        hidden_range=f">= {value}",
-    )
+        total, histogram_range = "coalesce(sum(bc.members - bc.hidden), 0)", "> 0"
+    else:
+        total, histogram_range = "0", f">= {value}"
+    return _STANDING.format(value=value, total=total, histogram_range=histogram_range)
 
 
 _COLUMNS = "b.member_id, m.display_name, b.{c} AS value, b.level"
@@ -273,7 +247,7 @@ def _page_sql(currency: Currency, after: bool) -> str:
         """
     # The page's rows, and the standing of its first row's value (for the ranks).
     rows = _after_sql(currency, ":after_value", ":after_id", ":fetch")
-    standing = _standing_sql(currency, "top.value", with_total=False)
+    standing = _standing_sql("top.value", with_total=False)
     return f"""
         WITH page AS MATERIALIZED ({rows}),
         top AS (SELECT max(value) AS value FROM page)
@@ -358,7 +332,7 @@ async def leaderboard_page(
 
     See the module docstring for who is ranked, how ties rank and what a cursor is.
     The first page is one index scan; a later page also counts the members ahead of it
-    (O(position), an index-only scan).
+    (a sum over the histogram from its first value up).
     """
     board = _check_board(community_id, currency, season)
     if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
@@ -405,7 +379,7 @@ async def member_rank(
 
     None when the member is not ranked on this board: unknown, no balance row, a zero
     balance, a bot or gone (see the module docstring). Counts the whole board for
-    ``total`` (an index-only scan).
+    ``total`` (a sum over the whole histogram).
     """
     board = _check_board(community_id, currency, season)
     if not isinstance(neighbours, int) or not 0 <= neighbours <= MAX_NEIGHBOURS:
@@ -446,7 +420,7 @@ async def member_rank(
         params["top_value"] = rows[0][2]
         counts = (
             await db.execute(
-                text(_standing_sql(board, ":top_value", with_total=True)),
+                text(_standing_sql(":top_value", with_total=True)),
                 {**params, "currency": board},
             )
         ).one()

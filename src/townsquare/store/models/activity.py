@@ -25,7 +25,6 @@ from townsquare.store.models.base import (
     in_list,
     member_fk,
 )
-from townsquare.store.models.community import Member
 
 EVENT_STATUSES = ("pending", "rewarded", "zero", "blocked", "failed")
 COUNTER_PERIODS = ("lifetime", "season", "day")
@@ -224,10 +223,11 @@ class BalanceCount(Base):
     """How many ``balances`` rows of a board hold each value above zero: the board's
     histogram, so a rank is a sum over the few distinct values above it.
 
-    Maintained by statement-level triggers on ``balances`` (migration 0003) in the
-    transaction that changes the balances, never written by the application. It counts
-    every row, bots and members who left included (hiding them is the reader's job: see
-    ``ix_members_hidden`` below); a value whose count drops to zero has no row.
+    ``members`` counts every row; ``hidden`` counts the rows of members hidden from
+    leaderboards (bots, members who left), so ``members - hidden`` are the ranked ones.
+    Maintained by triggers on ``balances`` and ``members`` (migration 0003) in the
+    transaction that changes them, never written by the application; a value whose
+    ``members`` drops to zero has no row.
     """
 
     __tablename__ = "balance_counts"
@@ -237,20 +237,13 @@ class BalanceCount(Base):
     currency: Mapped[str] = mapped_column(String(8))
     value: Mapped[int]
     members: Mapped[int]
+    hidden: Mapped[int] = mapped_column(server_default=text("0"))
 
     __table_args__ = (
         PrimaryKeyConstraint("community_id", "season", "currency", "value"),
         CheckConstraint(in_list("currency", CURRENCIES), name="currency"),
         CheckConstraint("value > 0", name="value_positive"),
+        # Room on each page for the next versions of its rows: every batch of the writer
+        # updates the counts in place, and free room makes those HOT updates.
+        {"postgresql_with": {"fillfactor": 50}},
     )
-
-
-# Members hidden from leaderboards (bots, members who left): few, so a leaderboard finds
-# the ones ahead of a value with this index and subtracts them from ``balance_counts``.
-# It belongs with ``Member`` (community.py); declared here with the table that needs it.
-Index(
-    "ix_members_hidden",
-    Member.__table__.c.community_id,
-    Member.__table__.c.id,
-    postgresql_where=text("is_bot OR left_at IS NOT NULL"),
-)
