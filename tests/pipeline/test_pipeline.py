@@ -302,9 +302,12 @@ async def test_one_writer_per_community_and_takeover_when_it_dies(
         # The community is the first writer's: the second holds its event back.
         assert second.figures.committed_events == 0
         assert second.queued == 1
-        # The first writer dies (its connection goes away without a clean stop).
+        # The first writer dies: its sessions end without a clean stop.
         assert first._writer is not None
-        await first._writer.conn.close()
+        pids = [first._writer.conn.info.backend_pid, first._writer.reader.info.backend_pid]
+        await query(
+            migrated_database, "SELECT pg_terminate_backend(p) FROM unnest(%s::int[]) p", pids
+        )
         async with asyncio.timeout(10):
             await second.flush()
         assert second.figures.committed_events == 1
@@ -330,7 +333,8 @@ async def test_the_queue_applies_back_pressure(migrated_database: str, tmp_path:
         # Another session holds the event lake: the writer's first batch waits on it.
         async with await psycopg.AsyncConnection.connect(migrated_database) as blocker:
             await blocker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
-            for i in range(5 + 5):  # the queue, plus the batch the writer is stuck on
+            # The queue, the batch stuck committing and the next one prepared meanwhile.
+            for i in range(5 + 5 + 5):
                 await asyncio.wait_for(pipeline.ingest(message(f"q{i}", at=T0 + i)), 5)
             blocked = asyncio.ensure_future(pipeline.ingest(message("over", at=T0 + 99)))
             await asyncio.sleep(0.3)
@@ -338,7 +342,7 @@ async def test_the_queue_applies_back_pressure(migrated_database: str, tmp_path:
             await blocker.rollback()
         await asyncio.wait_for(blocked, 10)
         await pipeline.flush()
-        assert pipeline.figures.committed_events == 11
+        assert pipeline.figures.committed_events == 16
     finally:
         await pipeline.stop()
 

@@ -15,6 +15,7 @@ Outcomes (level-ups, unlocks, role changes) reach subscribers only after their c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -35,7 +36,14 @@ from townsquare.pipeline.directory import Connection
 from townsquare.pipeline.event_codec import decode_event, encode_event
 from townsquare.pipeline.rules_source import StoredRules
 from townsquare.pipeline.spool import Spool, SpoolFull
-from townsquare.pipeline.writer import BatchResult, BatchWriter, Published, RulesSource
+from townsquare.pipeline.writer import (
+    BatchResult,
+    BatchWriter,
+    Prepared,
+    Published,
+    Redo,
+    RulesSource,
+)
 from townsquare.store.engine import display_url
 
 log = structlog.get_logger(__name__)
@@ -123,6 +131,20 @@ def _is_outage(exc: BaseException) -> bool:
     return isinstance(state, str) and state.startswith(("08", "57P", "53"))
 
 
+#: An event in the pipeline's hands: when it was queued, and whether the queue is still
+#: owed its ``task_done`` (events replayed from the spool were settled when spooled).
+_Queued = tuple[Event, float, bool]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch whose commit runs while the next one is prepared."""
+
+    task: asyncio.Task[BatchResult]
+    batch: list[_Queued]
+    prepared: Prepared
+
+
 class Pipeline:
     """Owns the queue, the drain task, the writer's connection and the spool."""
 
@@ -146,9 +168,7 @@ class Pipeline:
         self._writer: BatchWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._deferred: list[tuple[Event, float]] = []
-        self._no_deferred = asyncio.Event()
-        self._no_deferred.set()
+        self._deferred: list[_Queued] = []
         self._subscribers: list[asyncio.Queue[Published]] = []
         self._retry_at = 0.0
         self._backoff = 0.5
@@ -167,7 +187,7 @@ class Pipeline:
         except Exception as exc:
             if not _is_outage(exc):
                 raise
-            self._enter_outage(exc)
+            await self._enter_outage(exc)
         if len(self.spool):
             self.figures.state = "outage" if self._writer is None else "replaying"
         self._task = asyncio.create_task(self._drain(), name="townsquare-pipeline-drain")
@@ -209,7 +229,6 @@ class Pipeline:
         call in ``asyncio.timeout`` if that other writer may never let go).
         """
         await self._queue.join()
-        await self._no_deferred.wait()
 
     def subscribe(self, maxsize: int = 10_000) -> asyncio.Queue[Published]:
         """Outcomes after commit; a subscriber that falls behind loses the oldest ones."""
@@ -241,28 +260,38 @@ class Pipeline:
     # --- the drain loop --------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        while True:
-            batch, taken = await self._next_batch()
-            if not batch:
-                return
-            try:
-                await self._handle(batch)
-            finally:
-                if not self._deferred:
-                    self._no_deferred.set()
-                for _ in range(taken):
-                    self._queue.task_done()
+        # While batch N commits (a task on the writer's connection), batch N+1 is resolved
+        # and computed on the reader connection: PostgreSQL and the rules run side by side.
+        inflight: _InFlight | None = None
+        try:
+            while True:
+                if inflight is not None and self._queue.empty() and not self._deferred:
+                    # Nothing to prepare meanwhile: settle the commit (flush() waits on it).
+                    await self._finish(inflight)
+                    inflight = None
+                batch = await self._next_batch()
+                if not batch:
+                    return
+                inflight = await self._handle(batch, inflight)
+        finally:
+            if inflight is not None:
+                await self._finish(inflight)
+            if self._deferred:
+                # Stopping with events of communities another writer owns: keep them on
+                # disk, so the next start offers them again.
+                held, self._deferred = self._deferred, []
+                await self._spool([event for event, _, _ in held])
+                self._settle(held)
 
-    async def _next_batch(self) -> tuple[list[tuple[Event, float]], int]:
+    async def _next_batch(self) -> list[_Queued]:
         """Up to batch_size events, waiting at most linger_ms after the first one.
 
-        Returns the batch and how many of its events came off the queue (the rest were
-        deferred by an earlier batch and are retried first, in order).
+        Events deferred by an earlier batch (another writer owned their community) come
+        first, in order.
         """
         limit = self.settings.batch_size
         batch = self._deferred[:limit]
         del self._deferred[:limit]
-        taken = 0
         while not batch:
             # While the spool holds batches, wake up to retry PostgreSQL even if idle.
             idle = None
@@ -275,49 +304,122 @@ class Pipeline:
             )
             stopper.cancel()
             if getter in done:
-                batch.append(getter.result())
-                taken += 1
+                event, queued_at = getter.result()
+                batch.append((event, queued_at, True))
                 break
             getter.cancel()
             if stopper in done and self._queue.empty():
-                return [], 0
+                return []
             if not done:
                 await self._recover()
         deadline = time.monotonic() + self.settings.linger_ms / 1000
         while len(batch) < limit:
             try:
-                item = self._queue.get_nowait()
+                event, queued_at = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping.is_set():
                     break
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                    event, queued_at = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
                     break
-            batch.append(item)
-            taken += 1
-        return batch, taken
+            batch.append((event, queued_at, True))
+        return batch
 
-    async def _handle(self, batch: list[tuple[Event, float]]) -> None:
-        if self._writer is None or len(self.spool):
-            await self._spool([event for event, _ in batch])
+    async def _handle(self, batch: list[_Queued], inflight: _InFlight | None) -> _InFlight | None:
+        """Prepare this batch, settle the one in flight, start this one's commit."""
+        writer = self._writer
+        if writer is None or len(self.spool):
+            if inflight is not None:
+                await self._finish(inflight)
+            await self._spool_items(batch)
             await self._recover()
-            return
+            return None
         try:
-            await self._write(batch)
+            prepared = await writer.prepare([event for event, _, _ in batch])
         except Exception as exc:
             if not _is_outage(exc):
                 raise
-            self._enter_outage(exc)
-            await self._spool([event for event, _ in batch])
-            return
+            if inflight is not None:
+                await self._finish(inflight)
+            await self._enter_outage(exc)
+            await self._spool_items(batch)
+            return None
+        mine = self._hold_deferred(batch, prepared.result.deferred)
+        if inflight is not None and not await self._finish(inflight):
+            # The batch before failed to commit; this one was computed on its states.
+            if self._writer is None:
+                await self._spool_items(mine)
+                return None
+            try:
+                await writer.recompute(prepared, set())
+            except Exception as exc:
+                if not _is_outage(exc):
+                    raise
+                await self._enter_outage(exc)
+                await self._spool_items(mine)
+                return None
+        task = asyncio.create_task(writer.commit(prepared), name="townsquare-pipeline-commit")
+        return _InFlight(task, mine, prepared)
+
+    async def _finish(self, inflight: _InFlight) -> bool:
+        """Wait for a commit and settle its events. False: later batches must recompute."""
+        writer = self._writer
+        batch = inflight.batch
+        try:
+            try:
+                result = await inflight.task
+            except Redo as redo:
+                # Redeliveries the lake refused: recompute without them (rare).
+                assert writer is not None
+                writer.discard_pending()
+                await writer.recompute(inflight.prepared, redo.duplicates)
+                result = await writer.commit(inflight.prepared)
+                self._account(result, batch)
+                self._settle(batch)
+                return False
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                log.warning("batch refused; writing it in parts", error=type(exc).__name__)
+                assert writer is not None
+                writer.discard_pending()
+                await self._write(batch)
+                return False
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
+            await self._enter_outage(exc)
+            await self._spool_items(batch)
+            return False
+        self._account(result, batch)
+        self._settle(batch)
         if self._deferred:
             # Another writer owns some communities; give it a moment before asking again.
             await asyncio.sleep(min(0.5, self.settings.linger_ms / 1000 + 0.05))
+        return True
 
-    async def _write(self, batch: list[tuple[Event, float]]) -> None:
-        """Write a batch; a batch the database refuses is split until the culprit is alone.
+    def _hold_deferred(self, batch: list[_Queued], deferred: list[Event]) -> list[_Queued]:
+        """Keep events of communities owned elsewhere for later; return the others."""
+        if not deferred:
+            return batch
+        ids = {id(event) for event in deferred}
+        self._deferred += [item for item in batch if id(item[0]) in ids]
+        return [item for item in batch if id(item[0]) not in ids]
+
+    def _settle(self, items: list[_Queued]) -> None:
+        """These events left our hands (committed, spooled or dead-lettered)."""
+        for _event, _queued_at, owed in items:
+            if owed:
+                self._queue.task_done()
+
+    async def _spool_items(self, items: list[_Queued]) -> None:
+        await self._spool([event for event, _, _ in items])
+        self._settle(items)
+
+    async def _write(self, batch: list[_Queued]) -> None:
+        """Write a batch now; a batch the database refuses is split until the culprit is alone.
 
         Outages propagate (the caller spools). Any other failure of a single event — a bug
         or data the schema refuses — sends that event to the dead-letter file with the
@@ -325,22 +427,21 @@ class Pipeline:
         """
         assert self._writer is not None
         try:
-            result = await self._writer.write([event for event, _ in batch])
+            result = await self._writer.write([event for event, _, _ in batch])
         except Exception as exc:
             if _is_outage(exc):
                 raise
             if len(batch) == 1:
                 await self._dead_letter(batch[0][0], exc)
+                self._settle(batch)
                 return
             middle = len(batch) // 2
             await self._write(batch[:middle])
             await self._write(batch[middle:])
             return
-        deferred = {id(event) for event in result.deferred}
-        if deferred:
-            self._deferred += [item for item in batch if id(item[0]) in deferred]
-            self._no_deferred.clear()
-        self._account(result, [q for e, q in batch if id(e) not in deferred])
+        mine = self._hold_deferred(batch, result.deferred)
+        self._account(result, mine)
+        self._settle(mine)
 
     async def _dead_letter(self, event: Event, exc: BaseException) -> None:
         log.error(
@@ -363,7 +464,7 @@ class Pipeline:
         await asyncio.to_thread(append)
         self.figures.dead_lettered += 1
 
-    def _account(self, result: BatchResult, queued: list[float]) -> None:
+    def _account(self, result: BatchResult, items: list[_Queued]) -> None:
         figures = self.figures
         figures.batches += 1
         figures.committed_events += result.recorded
@@ -375,7 +476,7 @@ class Pipeline:
         if self._writer is not None:
             figures.owned_communities = len(self._writer.owned)
         now = time.monotonic()
-        figures.latencies_ms.extend((now - t) * 1000 for t in queued)
+        figures.latencies_ms.extend((now - queued_at) * 1000 for _, queued_at, _ in items)
         for published in result.published:
             for queue in self._subscribers:
                 if queue.full():
@@ -384,7 +485,7 @@ class Pipeline:
 
     # --- outage and recovery ---------------------------------------------------------------
 
-    def _enter_outage(self, exc: BaseException) -> None:
+    async def _enter_outage(self, exc: BaseException) -> None:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if self.figures.state != "outage":
             log.error(
@@ -392,8 +493,14 @@ class Pipeline:
             )
         self.figures.state = "outage"
         self.figures.last_error = reason
-        self._writer = None
+        writer, self._writer = self._writer, None
         self._retry_at = time.monotonic() + self._backoff
+        if writer is not None:
+            # The connections are broken (or the server is going); drop them, and with them
+            # our locks, so whoever reconnects first owns the communities.
+            for conn in (writer.conn, writer.reader):
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.close()
 
     async def _spool(self, events: list[Event]) -> None:
         payload = orjson.dumps([encode_event(e) for e in events])
@@ -421,7 +528,8 @@ class Pipeline:
             self.figures.state = "replaying"
             for record in list(self.spool.replay()):
                 now = time.monotonic()
-                events = [(decode_event(doc), now) for doc in orjson.loads(record.payload)]
+                # No task_done is owed for these: they were settled when they were spooled.
+                events = [(decode_event(doc), now, False) for doc in orjson.loads(record.payload)]
                 # Events of communities another writer took over meanwhile stay deferred
                 # here (it cannot read our spool) and are retried until we own them again.
                 await self._write(events)
@@ -431,7 +539,7 @@ class Pipeline:
             if not _is_outage(exc):
                 raise
             self._backoff = min(self._backoff * 2, self.settings.reconnect_max_seconds)
-            self._enter_outage(exc)
+            await self._enter_outage(exc)
             return False
         self._backoff = 0.5
         self.figures.state = "running"
@@ -441,9 +549,15 @@ class Pipeline:
 
     async def _open(self) -> None:
         conn = await self._connect()
+        try:
+            reader = await self._connect()
+        except BaseException:
+            await conn.close()
+            raise
         self._writer = BatchWriter(
             conn,
             self.rules,
+            reader=reader,
             state_cache=self.settings.state_cache,
             max_future_seconds=self.settings.max_future_seconds,
         )
@@ -461,3 +575,4 @@ class Pipeline:
         except psycopg.Error as exc:  # the server may be gone; closing drops the locks anyway
             log.warning("could not release communities cleanly", error=type(exc).__name__)
         await writer.conn.close()
+        await writer.reader.close()

@@ -19,6 +19,7 @@ batch goes on.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,18 @@ class _Owned:
     earners: dict[str, int]
 
 
-class _Redo(Exception):
+@dataclass(slots=True)
+class Prepared:
+    """A batch whose ids are resolved and whose rules are applied, not yet stored."""
+
+    result: BatchResult
+    items: list[_Item]
+    computed: _Computed | None
+    start_statements: int
+    duplicates: set[tuple[int, str, str, int]] = field(default_factory=set)
+
+
+class Redo(Exception):
     """The lake already held some events of the batch: recompute without them."""
 
     def __init__(self, duplicates: set[tuple[int, str, str, int]]) -> None:
@@ -178,11 +190,18 @@ class BatchWriter:
         conn: Connection,
         rules: RulesSource,
         *,
+        reader: Connection | None = None,
         state_cache: int = 100_000,
         max_future_seconds: int = 300,
         now: Any = None,
     ) -> None:
         self.conn = conn
+        # Resolution, ownership locks, state loads and rules go through ``reader``, so the
+        # next batch can be prepared while ``conn`` commits the previous one.
+        self.reader = reader or conn
+        # States and achievement earner counts of prepared batches not yet committed.
+        self._pending: dict[tuple[int, int], MemberState] = {}
+        self._pending_earners: dict[int, dict[str, int]] = {}
         self.rules = rules
         self.directory = Directory()
         self.state_cache = state_cache
@@ -198,18 +217,35 @@ class BatchWriter:
 
     async def release(self) -> None:
         """Give up every community (a clean stop, so another writer takes over at once)."""
-        if self.owned and not self.conn.closed:
-            await self.conn.execute("SELECT pg_advisory_unlock_all()")
+        if self.owned and not self.reader.closed:
+            await self.reader.execute("SELECT pg_advisory_unlock_all()")
         self.owned.clear()
 
+    def _statement_total(self) -> int:
+        return self.statements + self.directory.statements + getattr(self.rules, "statements", 0)
+
     async def write(self, events: Sequence[Event]) -> BatchResult:
-        """Write one batch; events of communities owned elsewhere come back ``deferred``."""
-        start_statements = (
-            self.statements + self.directory.statements + getattr(self.rules, "statements", 0)
-        )
+        """Prepare and commit one batch; events owned elsewhere come back ``deferred``."""
+        prepared = await self.prepare(events)
+        for _attempt in range(3):
+            try:
+                return await self.commit(prepared)
+            except Redo as redo:
+                self.discard_pending()
+                await self.recompute(prepared, redo.duplicates)
+        raise RuntimeError("the event lake kept refusing a batch")  # pragma: no cover
+
+    async def prepare(self, events: Sequence[Event]) -> Prepared:
+        """Resolve ids, take ownership, load states and apply the rules (no writes yet).
+
+        The states it produces are kept as pending, so the next batch can be prepared on
+        top of them while this one commits; `commit` settles them, `discard_pending`
+        forgets them (after a failed commit, before recomputing).
+        """
+        start = self._statement_total()
         result = BatchResult()
         communities = await self.directory.resolve_communities(
-            self.conn, {(e.platform.value, e.community_id) for e in events}
+            self.reader, {(e.platform.value, e.community_id) for e in events}
         )
         await self._own(set(communities.values()))
         mine: list[tuple[int, Event]] = []
@@ -219,37 +255,45 @@ class BatchWriter:
                 mine.append((community_id, event))
             else:
                 result.deferred.append(event)
+        prepared = Prepared(result, [], None, start)
         if mine:
             items = await self._resolve(mine)
-            items = self._drop_batch_duplicates(items, result)
-            await self._load_states(items)
-            duplicates: set[tuple[int, str, str, int]] = set()
-            for _attempt in range(3):
-                live = [item for item in items if _key(item) not in duplicates]
-                computed = await self._compute(live)
-                try:
-                    await self._store(computed, result)
-                except _Redo as redo:
-                    duplicates |= redo.duplicates
-                    continue
-                result.duplicates += len(duplicates)
-                result.failed += computed.failed
-                result.future += computed.future
-                self._remember(computed)
-                result.published = [
-                    Published(item.community_id, item.event, outcome)
-                    for item, outcome in computed.outcomes
-                    if outcome.level_changes or outcome.unlocks or outcome.role_changes
-                ]
-                break
-            else:  # pragma: no cover - a concurrent writer would have to own our community
-                raise RuntimeError("the event lake kept refusing a batch")
-        result.statements = (
-            self.statements
-            + self.directory.statements
-            + getattr(self.rules, "statements", 0)
-            - start_statements
-        )
+            prepared.items = self._drop_batch_duplicates(items, result)
+            await self._load_states(prepared.items)
+            await self.recompute(prepared, set())
+        return prepared
+
+    async def recompute(
+        self, prepared: Prepared, duplicates: set[tuple[int, str, str, int]]
+    ) -> None:
+        """Apply the rules again (without ``duplicates``), on top of what is committed."""
+        prepared.duplicates |= duplicates
+        live = [item for item in prepared.items if _key(item) not in prepared.duplicates]
+        prepared.computed = await self._compute(live)
+        self._pending.update(prepared.computed.after)
+        self._pending_earners.update(prepared.computed.earners)
+
+    def discard_pending(self) -> None:
+        """Forget uncommitted states: what a failed commit's successors were computed on."""
+        self._pending.clear()
+        self._pending_earners.clear()
+
+    async def commit(self, prepared: Prepared) -> BatchResult:
+        """Store a prepared batch in one transaction; `Redo` if the lake had some events."""
+        result = prepared.result
+        computed = prepared.computed
+        if computed is not None:
+            await self._store(computed, result)
+            result.duplicates += len(prepared.duplicates)
+            result.failed += computed.failed
+            result.future += computed.future
+            self._remember(computed)
+            result.published = [
+                Published(item.community_id, item.event, outcome)
+                for item, outcome in computed.outcomes
+                if outcome.level_changes or outcome.unlocks or outcome.role_changes
+            ]
+        result.statements = self._statement_total() - prepared.start_statements
         return result
 
     # --- ownership -------------------------------------------------------------------------
@@ -259,7 +303,7 @@ class BatchWriter:
         if not wanted:
             return
         self.statements += 1
-        cursor = await self.conn.execute(
+        cursor = await self.reader.execute(
             "SELECT c, pg_try_advisory_lock(k) FROM unnest(%s::bigint[], %s::bigint[]) AS u(c, k)",
             (wanted, [community_lock_key(c) for c in wanted]),
         )
@@ -272,7 +316,7 @@ class BatchWriter:
 
     async def _earners(self, community_id: int) -> dict[str, int]:
         self.statements += 1
-        cursor = await self.conn.execute(
+        cursor = await self.reader.execute(
             "SELECT achievement_key, count(*) FROM achievement_awards "
             "WHERE community_id = %s GROUP BY achievement_key",
             (community_id,),
@@ -291,8 +335,8 @@ class BatchWriter:
                 member_keys.append((community_id, platform, event.target_member_id))
             if event.channel_id is not None:
                 channels[(community_id, platform, event.channel_id)] = event.channel_type
-        members = await self.directory.resolve_members(self.conn, member_keys)
-        channel_ids = await self.directory.resolve_channels(self.conn, channels)
+        members = await self.directory.resolve_members(self.reader, member_keys)
+        channel_ids = await self.directory.resolve_channels(self.reader, channels)
         items = []
         for index, (community_id, event) in enumerate(mine):
             platform = event.platform.value
@@ -328,13 +372,15 @@ class BatchWriter:
         for item in items:
             states = self.owned[item.community_id].states
             for member_id in (item.member_id, item.target_id):
-                if member_id is not None and states.get(member_id) is None:
+                if member_id is None or (item.community_id, member_id) in self._pending:
+                    continue
+                if states.get(member_id) is None:
                     wanted.add((item.community_id, member_id))
         if not wanted:
             return
         keys = sorted(wanted)
         self.statements += 1
-        cursor = await self.conn.execute(
+        cursor = await self.reader.execute(
             "SELECT s.community_id, s.member_id, s.state, s.format FROM member_states s "
             "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(c, m) "
             "ON s.community_id = k.c AND s.member_id = k.m",
@@ -353,24 +399,28 @@ class BatchWriter:
     async def _compute(self, items: list[_Item]) -> _Computed:
         rules: dict[int, CommunityRules] = {}
         for community_id in {item.community_id for item in items}:
-            rules[community_id] = await self.rules.rules_for(self.conn, community_id)
+            rules[community_id] = await self.rules.rules_for(self.reader, community_id)
         before: dict[tuple[int, int], MemberState] = {}
         after: dict[tuple[int, int], MemberState] = {}
-        earners = {c: dict(self.owned[c].earners) for c in rules}
+        earners = {c: dict(self._pending_earners.get(c) or self.owned[c].earners) for c in rules}
         computed = _Computed(items, before, after, [], earners)
         horizon = self._now() + self.max_future_seconds
+        pending = self._pending
 
         def state_of(community_id: int, member_id: int) -> MemberState:
             key = (community_id, member_id)
             state = after.get(key)
             if state is None:
-                state = self.owned[community_id].states.get(member_id)
+                state = pending.get(key) or self.owned[community_id].states.get(member_id)
                 if state is None:  # evicted mid-batch by a tiny cache
                     state = MemberState(str(member_id))
                 before[key] = state
             return state
 
-        for item in items:
+        for position, item in enumerate(items):
+            if position % 128 == 127:
+                # Let the previous batch's commit (another task) send its next statement.
+                await asyncio.sleep(0)
             event = item.event
             community_id = item.community_id
             if event.at > horizon:
@@ -509,7 +559,7 @@ class BatchWriter:
         )
         inserted: dict[int, int] = dict(await cursor.fetchall())
         if len(inserted) < len(items):
-            raise _Redo({_key(item) for item in items if item.index not in inserted})
+            raise Redo({_key(item) for item in items if item.index not in inserted})
         return inserted
 
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
@@ -707,7 +757,13 @@ class BatchWriter:
             )
 
     def _remember(self, computed: _Computed) -> None:
-        for (community_id, member_id), state in computed.after.items():
+        pending = self._pending
+        for key, state in computed.after.items():
+            community_id, member_id = key
             self.owned[community_id].states.put(member_id, state)
+            if pending.get(key) is state:  # not superseded by a batch prepared since
+                del pending[key]
         for community_id, earners in computed.earners.items():
             self.owned[community_id].earners = earners
+            if self._pending_earners.get(community_id) is earners:
+                del self._pending_earners[community_id]
