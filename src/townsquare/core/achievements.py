@@ -4,10 +4,19 @@ Achievements are compiled once into an index by what they watch (a counter, a cu
 the level, the streak, tenure), so an event only checks the few achievements it could
 have affected. Evaluation order is the configuration order, with every series sorted by
 tier, so tier n is always checked after tier n-1 and several tiers can unlock in one event.
+
+Within what an event touched, achievements that compare the same value (say the lifetime
+message counter) are grouped and sorted by threshold: one read of the value and one bisect
+find every achievement it meets, so the usual event (nothing new reached) costs a handful
+of comparisons however many achievements are configured. Every met, not yet held
+achievement is still checked, so one that was met earlier but could not unlock then (its
+series predecessor was missing, ``max_earners`` was reached, it was revoked, or it was
+added to the configuration later) unlocks on the next event that touches its value.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -59,9 +68,66 @@ class CompiledAchievement:
     season_scope: bool = False
 
 
+#: Achievements comparing one value, sorted by threshold: (thresholds, achievements).
+Ladder = tuple[tuple[int, ...], tuple["CompiledAchievement", ...]]
+
+
+def _ladder(items: list[CompiledAchievement]) -> Ladder:
+    ordered = sorted(items, key=lambda item: (item.threshold, item.order))
+    return tuple(item.threshold for item in ordered), tuple(ordered)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What one kind of change could unlock.
+
+    ``once`` are the ids of the achievements that unlock at most once. Those are split
+    into ladders by the value they compare (a counter in a window, a balance, the level,
+    the streak, tenure in days), so an event reads each value once. ``intervals`` are the
+    level-interval achievements (repeatable, checked whenever the level moved).
+    """
+
+    once: frozenset[str]
+    counters: tuple[tuple[Counter, int, Ladder], ...]
+    balances: tuple[tuple[bool, Currency, Ladder], ...]
+    level: Ladder | None
+    streak: Ladder | None
+    tenure: Ladder | None
+    intervals: tuple[CompiledAchievement, ...]
+
+    @classmethod
+    def of(cls, items: tuple[CompiledAchievement, ...]) -> Candidates:
+        """Split achievements (in evaluation order) into ladders."""
+        counters: dict[tuple[Counter, int], list[CompiledAchievement]] = {}
+        balances: dict[tuple[bool, Currency], list[CompiledAchievement]] = {}
+        singles: dict[Check, list[CompiledAchievement]] = {}
+        for item in items:
+            if item.check is Check.COUNTER and item.counter is not None:
+                counters.setdefault((item.counter, item.window_index), []).append(item)
+            elif item.check is Check.BALANCE:
+                balances.setdefault((item.season_scope, item.currency), []).append(item)
+            else:
+                singles.setdefault(item.check, []).append(item)
+        level, streak, tenure = (
+            _ladder(singles[check]) if check in singles else None
+            for check in (Check.LEVEL, Check.STREAK, Check.TENURE)
+        )
+        return cls(
+            frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL),
+            tuple(
+                (counter, window, _ladder(group)) for (counter, window), group in counters.items()
+            ),
+            tuple(
+                (scope, currency, _ladder(group)) for (scope, currency), group in balances.items()
+            ),
+            level,
+            streak,
+            tenure,
+            tuple(singles.get(Check.LEVEL_INTERVAL, ())),
+        )
+
+
 TouchKey = tuple[tuple[Counter, ...], tuple[Currency, ...], bool, bool]
-#: (achievements in evaluation order, ids among them that unlock once, any repeatable?)
-Candidates = tuple[tuple["CompiledAchievement", ...], frozenset[str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +149,7 @@ class AchievementIndex:
     _candidates: dict[TouchKey, Candidates] = field(default_factory=dict, compare=False, repr=False)
 
     def candidates(self, key: TouchKey) -> Candidates:
-        """Achievements the change described by ``key`` could unlock, in order.
-
-        Also returns the ids that unlock at most once, so a member who has them all can be
-        skipped with one set operation.
-        """
+        """Achievements the change described by ``key`` could unlock, in order and grouped."""
         found = self._candidates.get(key)
         if found is None:
             counters, currencies, level, streak = key
@@ -103,9 +165,7 @@ class AchievementIndex:
                 groups.append(self.on_streak)
             for group in groups:
                 chosen.update((item.order, item) for item in group)
-            items = tuple(chosen[order] for order in sorted(chosen))
-            once = frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL)
-            found = (items, once, len(once) < len(items))
+            found = Candidates.of(tuple(chosen[order] for order in sorted(chosen)))
             self._candidates[key] = found
         return found
 
@@ -208,6 +268,45 @@ def _met(item: CompiledAchievement, draft: MemberDraft, at: int) -> bool:
     return False
 
 
+def _climb(
+    found: list[CompiledAchievement], ladder: Ladder, value: int, have: frozenset[str]
+) -> None:
+    """Add the achievements of ``ladder`` that ``value`` meets and are not held yet."""
+    thresholds, items = ladder
+    if value >= thresholds[0]:
+        for item in items[: bisect_right(thresholds, value)]:
+            if item.id not in have:
+                found.append(item)
+
+
+def _met_not_held(candidates: Candidates, draft: MemberDraft, at: int) -> list[CompiledAchievement]:
+    """The candidates met now and not held, plus level intervals, in evaluation order.
+
+    The same conditions as `_met`, read once per compared value. Only
+    ``draft.achievements`` changes while unlocks are found (rewards are paid afterwards),
+    so which achievements are met is fixed for the whole of `find_unlocks`.
+    """
+    have = draft.achievements
+    found: list[CompiledAchievement] = []
+    if candidates.counters:
+        counters = draft.counters
+        for counter, window_index, ladder in candidates.counters:
+            _climb(found, ladder, counters.get(counter, NO_COUNTS)[window_index], have)
+    for season_scope, currency, ladder in candidates.balances:
+        balances = draft.season_balances if season_scope else draft.lifetime
+        _climb(found, ladder, balances.get(currency), have)
+    if candidates.level is not None:
+        _climb(found, candidates.level, draft.level, have)
+    if candidates.streak is not None:
+        _climb(found, candidates.streak, draft.streak.current, have)
+    if candidates.tenure is not None and draft.joined_at is not None:
+        _climb(found, candidates.tenure, (at - draft.joined_at) // _DAY, have)
+    found.extend(candidates.intervals)
+    if len(found) > 1:
+        found.sort(key=lambda item: item.order)
+    return found
+
+
 def _interval_ids(item: CompiledAchievement, draft: MemberDraft) -> list[str]:
     """The ``<id>:<level>`` instances of a level-interval achievement not yet unlocked."""
     every = item.threshold
@@ -232,12 +331,11 @@ def find_unlocks(
     the pipeline). A series successor is checked as soon as its predecessor unlocks, even
     if the event did not touch what the successor watches.
     """
-    items, once, repeatable = index.candidates(key)
-    have = draft.achievements
-    todo = once - have
-    if not todo and not repeatable:
+    candidates = index.candidates(key)
+    pending = _met_not_held(candidates, draft, at)
+    if not pending:
         return []
-    pending = [item for item in items if item.id in todo or item.check is Check.LEVEL_INTERVAL]
+    todo = candidates.once - draft.achievements
     unlocked: list[tuple[CompiledAchievement, str]] = []
     while pending:
         successors: list[CompiledAchievement] = []
