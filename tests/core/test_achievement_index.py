@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.core.builders import DAY, T0, World, message, rules
+from townsquare.core import achievements
 from townsquare.core.achievement_config import AchievementConfig
 from townsquare.core.achievements import (
     AchievementIndex,
@@ -22,10 +25,9 @@ from townsquare.core.achievements import (
 from townsquare.core.balances import Balances
 from townsquare.core.draft import MemberDraft
 from townsquare.core.kinds import Counter, Currency
+from townsquare.core.outcomes import Outcome
 from townsquare.core.state import MemberState, SeasonStats, Streak
 
-T0 = 1_767_225_600
-DAY = 86_400
 COUNTERS = (Counter.MESSAGES, Counter.VOICE_MINUTES)
 CURRENCIES = (Currency.XP, Currency.STARS, Currency.GOLD)
 
@@ -166,3 +168,40 @@ def test_find_unlocks_matches_checking_every_candidate(
         (item.id, unlocked) for item, unlocked in expected
     ]
     assert draft.achievements == expected_draft.achievements
+
+
+def test_results_do_not_depend_on_the_held_set_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the memo of held sets started afresh on every new set, outcomes are the same."""
+    config = {
+        "achievements": [
+            *(
+                {
+                    "id": f"talk-{tier}",
+                    "name": "Talk",
+                    "series": "talk",
+                    "tier": tier,
+                    "trigger": {"type": "counter", "counter": "messages", "threshold": threshold},
+                    "reward": {"xp": 10},
+                }
+                for tier, threshold in enumerate((1, 3, 5, 8), start=1)
+            ),
+            {
+                "id": "xp",
+                "name": "X",
+                "trigger": {"type": "balance", "currency": "xp", "threshold": 60},
+            },
+            {"id": "lvl", "name": "L", "trigger": {"type": "level", "level": 1}},
+            {"id": "every", "name": "E", "trigger": {"type": "level_interval", "every": 1}},
+        ],
+        "levels": {"curve": {"type": "linear", "xp_per_level": 40}},
+    }
+    events = [message(f"e{i}", member=f"m{i % 3}", at=T0 + i * 61) for i in range(60)]
+
+    def run() -> list[Outcome]:
+        world = World(rules(**config))
+        return [world.apply(event) for event in events]
+
+    expected = run()
+    assert sum(len(outcome.unlocks) for outcome in expected) > 20
+    monkeypatch.setattr(achievements, "OPEN_MEMO_LIMIT", 1)
+    assert run() == expected

@@ -77,16 +77,22 @@ def _ladder(items: list[CompiledAchievement]) -> Ladder:
     return tuple(item.threshold for item in ordered), tuple(ordered)
 
 
+#: Most held-achievement sets remembered per `Candidates` (see `Candidates.open_for`).
+OPEN_MEMO_LIMIT = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """What one kind of change could unlock.
 
-    ``once`` are the ids of the achievements that unlock at most once. Those are split
-    into ladders by the value they compare (a counter in a window, a balance, the level,
-    the streak, tenure in days), so an event reads each value once. ``intervals`` are the
-    level-interval achievements (repeatable, checked whenever the level moved).
+    ``items`` in evaluation order; ``once`` the ids among them that unlock at most once.
+    Those are split into ladders by the value they compare (a counter in a window, a
+    balance, the level, the streak, tenure in days), so an event reads each value once.
+    ``intervals`` are the level-interval achievements (repeatable, checked whenever the
+    level moved).
     """
 
+    items: tuple[CompiledAchievement, ...]
     once: frozenset[str]
     counters: tuple[tuple[Counter, int, Ladder], ...]
     balances: tuple[tuple[bool, Currency, Ladder], ...]
@@ -94,6 +100,30 @@ class Candidates:
     streak: Ladder | None
     tenure: Ladder | None
     intervals: tuple[CompiledAchievement, ...]
+    _open: dict[frozenset[str], Candidates] = field(default_factory=dict, compare=False, repr=False)
+
+    def open_for(self, held: frozenset[str]) -> Candidates:
+        """These candidates less the once-only achievements in ``held``.
+
+        Most members hold most of what an event could unlock (every lower tier, the first
+        post, ...). Dropping those once per held set leaves ladders of which everything
+        met is also new, and usually nothing to compare at all. Members share few distinct
+        held sets, and a member's set changes only on an unlock, so this is memoised (up
+        to `OPEN_MEMO_LIMIT` sets, then started afresh, so memory stays bounded).
+        """
+        found = self._open.get(held)
+        if found is None:
+            if len(self._open) >= OPEN_MEMO_LIMIT:
+                self._open.clear()
+            found = Candidates.of(
+                tuple(
+                    item
+                    for item in self.items
+                    if item.id not in held or item.check is Check.LEVEL_INTERVAL
+                )
+            )
+            self._open[held] = found
+        return found
 
     @classmethod
     def of(cls, items: tuple[CompiledAchievement, ...]) -> Candidates:
@@ -113,6 +143,7 @@ class Candidates:
             for check in (Check.LEVEL, Check.STREAK, Check.TENURE)
         )
         return cls(
+            items,
             frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL),
             tuple(
                 (counter, window, _ladder(group)) for (counter, window), group in counters.items()
@@ -268,39 +299,34 @@ def _met(item: CompiledAchievement, draft: MemberDraft, at: int) -> bool:
     return False
 
 
-def _climb(
-    found: list[CompiledAchievement], ladder: Ladder, value: int, have: frozenset[str]
-) -> None:
-    """Add the achievements of ``ladder`` that ``value`` meets and are not held yet."""
+def _climb(found: list[CompiledAchievement], ladder: Ladder, value: int) -> None:
+    """Add the achievements of ``ladder`` that ``value`` meets."""
     thresholds, items = ladder
     if value >= thresholds[0]:
-        for item in items[: bisect_right(thresholds, value)]:
-            if item.id not in have:
-                found.append(item)
+        found.extend(items[: bisect_right(thresholds, value)])
 
 
-def _met_not_held(candidates: Candidates, draft: MemberDraft, at: int) -> list[CompiledAchievement]:
-    """The candidates met now and not held, plus level intervals, in evaluation order.
+def _all_met(candidates: Candidates, draft: MemberDraft, at: int) -> list[CompiledAchievement]:
+    """The candidates met now, plus level intervals, in evaluation order.
 
     The same conditions as `_met`, read once per compared value. Only
     ``draft.achievements`` changes while unlocks are found (rewards are paid afterwards),
     so which achievements are met is fixed for the whole of `find_unlocks`.
     """
-    have = draft.achievements
     found: list[CompiledAchievement] = []
     if candidates.counters:
         counters = draft.counters
         for counter, window_index, ladder in candidates.counters:
-            _climb(found, ladder, counters.get(counter, NO_COUNTS)[window_index], have)
+            _climb(found, ladder, counters.get(counter, NO_COUNTS)[window_index])
     for season_scope, currency, ladder in candidates.balances:
         balances = draft.season_balances if season_scope else draft.lifetime
-        _climb(found, ladder, balances.get(currency), have)
+        _climb(found, ladder, balances.get(currency))
     if candidates.level is not None:
-        _climb(found, candidates.level, draft.level, have)
+        _climb(found, candidates.level, draft.level)
     if candidates.streak is not None:
-        _climb(found, candidates.streak, draft.streak.current, have)
+        _climb(found, candidates.streak, draft.streak.current)
     if candidates.tenure is not None and draft.joined_at is not None:
-        _climb(found, candidates.tenure, (at - draft.joined_at) // _DAY, have)
+        _climb(found, candidates.tenure, (at - draft.joined_at) // _DAY)
     found.extend(candidates.intervals)
     if len(found) > 1:
         found.sort(key=lambda item: item.order)
@@ -331,11 +357,11 @@ def find_unlocks(
     the pipeline). A series successor is checked as soon as its predecessor unlocks, even
     if the event did not touch what the successor watches.
     """
-    candidates = index.candidates(key)
-    pending = _met_not_held(candidates, draft, at)
+    candidates = index.candidates(key).open_for(draft.achievements)
+    pending = _all_met(candidates, draft, at)
     if not pending:
         return []
-    todo = candidates.once - draft.achievements
+    todo = candidates.once
     unlocked: list[tuple[CompiledAchievement, str]] = []
     while pending:
         successors: list[CompiledAchievement] = []
