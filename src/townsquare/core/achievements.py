@@ -314,13 +314,19 @@ def _all_met(candidates: Candidates, draft: MemberDraft, at: int) -> list[Compil
     so which achievements are met is fixed for the whole of `find_unlocks`.
     """
     found: list[CompiledAchievement] = []
+    # Counters and balances are most of what events touch: their lowest threshold is
+    # checked here, so a ladder nothing reached costs no call.
     if candidates.counters:
         counters = draft.counters
-        for counter, window_index, ladder in candidates.counters:
-            _climb(found, ladder, counters.get(counter, NO_COUNTS)[window_index])
-    for season_scope, currency, ladder in candidates.balances:
+        for counter, window_index, (thresholds, items) in candidates.counters:
+            value = counters.get(counter, NO_COUNTS)[window_index]
+            if value >= thresholds[0]:
+                found.extend(items[: bisect_right(thresholds, value)])
+    for season_scope, currency, (thresholds, items) in candidates.balances:
         balances = draft.season_balances if season_scope else draft.lifetime
-        _climb(found, ladder, balances.get(currency))
+        value = balances.get(currency)
+        if value >= thresholds[0]:
+            found.extend(items[: bisect_right(thresholds, value)])
     if candidates.level is not None:
         _climb(found, candidates.level, draft.level)
     if candidates.streak is not None:
