@@ -117,6 +117,9 @@ class CommunityRules:
     channel_memo: dict[ChannelKey, AppliedFactor] = field(
         default_factory=dict, compare=False, repr=False
     )
+    reward_memo: dict[tuple[RewardKind, int, tuple[int, ...]], Balances] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def day_of(self, at: int) -> int:
         """The community-local day number of Unix time ``at``."""
