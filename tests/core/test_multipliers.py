@@ -1,7 +1,15 @@
-from tests.core.builders import message, rules
+import pytest
+
+from tests.core.builders import message, reaction, rules
+from townsquare.core import multipliers
 from townsquare.core.explain import BlockReason
 from townsquare.core.kinds import ChannelType
-from townsquare.core.multipliers import channel_factor, no_reward_block, role_factor
+from townsquare.core.multipliers import (
+    _resolve_channel_factor,
+    channel_factor,
+    no_reward_block,
+    role_factor,
+)
 
 CHAIN = rules(
     multipliers={
@@ -86,3 +94,22 @@ def test_no_reward_role_blocks() -> None:
     config = rules(multipliers={"no_reward_roles": ["muted"]})
     assert no_reward_block(config, message(), ("x", "muted")) is BlockReason.NO_REWARD_ROLE
     assert no_reward_block(config, message(), ("x",)) is None
+
+
+def test_remembered_channel_factors_depend_on_the_whole_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The memo never answers for a place with the factor of a similar one."""
+    places = [
+        message(channel=channel, parent=parent, category=category, channel_type=channel_type)
+        for channel in ("c1", "c2", "t1")
+        for parent in (None, "parent")
+        for category in (None, "cat")
+        for channel_type in (ChannelType.TEXT, ChannelType.THREAD)
+    ]
+    places.append(reaction("r1", channel="c1"))
+    fresh = [_resolve_channel_factor(CHAIN, event) for event in places]
+    assert [channel_factor(CHAIN, event) for event in places] == fresh
+    assert [channel_factor(CHAIN, event) for event in reversed(places)] == fresh[::-1]
+    monkeypatch.setattr(multipliers, "CHANNEL_MEMO_LIMIT", 1)
+    assert [channel_factor(CHAIN, event) for event in places] == fresh

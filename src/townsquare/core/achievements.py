@@ -4,10 +4,19 @@ Achievements are compiled once into an index by what they watch (a counter, a cu
 the level, the streak, tenure), so an event only checks the few achievements it could
 have affected. Evaluation order is the configuration order, with every series sorted by
 tier, so tier n is always checked after tier n-1 and several tiers can unlock in one event.
+
+Within what an event touched, achievements that compare the same value (say the lifetime
+message counter) are grouped and sorted by threshold: one read of the value and one bisect
+find every achievement it meets, so the usual event (nothing new reached) costs a handful
+of comparisons however many achievements are configured. Every met, not yet held
+achievement is still checked, so one that was met earlier but could not unlock then (its
+series predecessor was missing, ``max_earners`` was reached, it was revoked, or it was
+added to the configuration later) unlocks on the next event that touches its value.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -59,9 +68,97 @@ class CompiledAchievement:
     season_scope: bool = False
 
 
+#: Achievements comparing one value, sorted by threshold: (thresholds, achievements).
+Ladder = tuple[tuple[int, ...], tuple["CompiledAchievement", ...]]
+
+
+def _ladder(items: list[CompiledAchievement]) -> Ladder:
+    ordered = sorted(items, key=lambda item: (item.threshold, item.order))
+    return tuple(item.threshold for item in ordered), tuple(ordered)
+
+
+#: Most held-achievement sets remembered per `Candidates` (see `Candidates.open_for`).
+OPEN_MEMO_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What one kind of change could unlock.
+
+    ``items`` in evaluation order; ``once`` the ids among them that unlock at most once.
+    Those are split into ladders by the value they compare (a counter in a window, a
+    balance, the level, the streak, tenure in days), so an event reads each value once.
+    ``intervals`` are the level-interval achievements (repeatable, checked whenever the
+    level moved).
+    """
+
+    items: tuple[CompiledAchievement, ...]
+    once: frozenset[str]
+    counters: tuple[tuple[Counter, int, Ladder], ...]
+    balances: tuple[tuple[bool, Currency, Ladder], ...]
+    level: Ladder | None
+    streak: Ladder | None
+    tenure: Ladder | None
+    intervals: tuple[CompiledAchievement, ...]
+    _open: dict[frozenset[str], Candidates] = field(default_factory=dict, compare=False, repr=False)
+
+    def open_for(self, held: frozenset[str]) -> Candidates:
+        """These candidates less the once-only achievements in ``held``.
+
+        Most members hold most of what an event could unlock (every lower tier, the first
+        post, ...). Dropping those once per held set leaves ladders of which everything
+        met is also new, and usually nothing to compare at all. Members share few distinct
+        held sets, and a member's set changes only on an unlock, so this is memoised (up
+        to `OPEN_MEMO_LIMIT` sets, then started afresh, so memory stays bounded).
+        """
+        found = self._open.get(held)
+        if found is None:
+            if len(self._open) >= OPEN_MEMO_LIMIT:
+                self._open.clear()
+            found = Candidates.of(
+                tuple(
+                    item
+                    for item in self.items
+                    if item.id not in held or item.check is Check.LEVEL_INTERVAL
+                )
+            )
+            self._open[held] = found
+        return found
+
+    @classmethod
+    def of(cls, items: tuple[CompiledAchievement, ...]) -> Candidates:
+        """Split achievements (in evaluation order) into ladders."""
+        counters: dict[tuple[Counter, int], list[CompiledAchievement]] = {}
+        balances: dict[tuple[bool, Currency], list[CompiledAchievement]] = {}
+        singles: dict[Check, list[CompiledAchievement]] = {}
+        for item in items:
+            if item.check is Check.COUNTER and item.counter is not None:
+                counters.setdefault((item.counter, item.window_index), []).append(item)
+            elif item.check is Check.BALANCE:
+                balances.setdefault((item.season_scope, item.currency), []).append(item)
+            else:
+                singles.setdefault(item.check, []).append(item)
+        level, streak, tenure = (
+            _ladder(singles[check]) if check in singles else None
+            for check in (Check.LEVEL, Check.STREAK, Check.TENURE)
+        )
+        return cls(
+            items,
+            frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL),
+            tuple(
+                (counter, window, _ladder(group)) for (counter, window), group in counters.items()
+            ),
+            tuple(
+                (scope, currency, _ladder(group)) for (scope, currency), group in balances.items()
+            ),
+            level,
+            streak,
+            tenure,
+            tuple(singles.get(Check.LEVEL_INTERVAL, ())),
+        )
+
+
 TouchKey = tuple[tuple[Counter, ...], tuple[Currency, ...], bool, bool]
-#: (achievements in evaluation order, ids among them that unlock once, any repeatable?)
-Candidates = tuple[tuple["CompiledAchievement", ...], frozenset[str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +180,7 @@ class AchievementIndex:
     _candidates: dict[TouchKey, Candidates] = field(default_factory=dict, compare=False, repr=False)
 
     def candidates(self, key: TouchKey) -> Candidates:
-        """Achievements the change described by ``key`` could unlock, in order.
-
-        Also returns the ids that unlock at most once, so a member who has them all can be
-        skipped with one set operation.
-        """
+        """Achievements the change described by ``key`` could unlock, in order and grouped."""
         found = self._candidates.get(key)
         if found is None:
             counters, currencies, level, streak = key
@@ -103,9 +196,7 @@ class AchievementIndex:
                 groups.append(self.on_streak)
             for group in groups:
                 chosen.update((item.order, item) for item in group)
-            items = tuple(chosen[order] for order in sorted(chosen))
-            once = frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL)
-            found = (items, once, len(once) < len(items))
+            found = Candidates.of(tuple(chosen[order] for order in sorted(chosen)))
             self._candidates[key] = found
         return found
 
@@ -208,6 +299,46 @@ def _met(item: CompiledAchievement, draft: MemberDraft, at: int) -> bool:
     return False
 
 
+def _climb(found: list[CompiledAchievement], ladder: Ladder, value: int) -> None:
+    """Add the achievements of ``ladder`` that ``value`` meets."""
+    thresholds, items = ladder
+    if value >= thresholds[0]:
+        found.extend(items[: bisect_right(thresholds, value)])
+
+
+def _all_met(candidates: Candidates, draft: MemberDraft, at: int) -> list[CompiledAchievement]:
+    """The candidates met now, plus level intervals, in evaluation order.
+
+    The same conditions as `_met`, read once per compared value. Only
+    ``draft.achievements`` changes while unlocks are found (rewards are paid afterwards),
+    so which achievements are met is fixed for the whole of `find_unlocks`.
+    """
+    found: list[CompiledAchievement] = []
+    # Counters and balances are most of what events touch: their lowest threshold is
+    # checked here, so a ladder nothing reached costs no call.
+    if candidates.counters:
+        counters = draft.counters
+        for counter, window_index, (thresholds, items) in candidates.counters:
+            value = counters.get(counter, NO_COUNTS)[window_index]
+            if value >= thresholds[0]:
+                found.extend(items[: bisect_right(thresholds, value)])
+    for season_scope, currency, (thresholds, items) in candidates.balances:
+        balances = draft.season_balances if season_scope else draft.lifetime
+        value = balances.get(currency)
+        if value >= thresholds[0]:
+            found.extend(items[: bisect_right(thresholds, value)])
+    if candidates.level is not None:
+        _climb(found, candidates.level, draft.level)
+    if candidates.streak is not None:
+        _climb(found, candidates.streak, draft.streak.current)
+    if candidates.tenure is not None and draft.joined_at is not None:
+        _climb(found, candidates.tenure, (at - draft.joined_at) // _DAY)
+    found.extend(candidates.intervals)
+    if len(found) > 1:
+        found.sort(key=lambda item: item.order)
+    return found
+
+
 def _interval_ids(item: CompiledAchievement, draft: MemberDraft) -> list[str]:
     """The ``<id>:<level>`` instances of a level-interval achievement not yet unlocked."""
     every = item.threshold
@@ -232,12 +363,11 @@ def find_unlocks(
     the pipeline). A series successor is checked as soon as its predecessor unlocks, even
     if the event did not touch what the successor watches.
     """
-    items, once, repeatable = index.candidates(key)
-    have = draft.achievements
-    todo = once - have
-    if not todo and not repeatable:
+    candidates = index.candidates(key).open_for(draft.achievements)
+    pending = _all_met(candidates, draft, at)
+    if not pending:
         return []
-    pending = [item for item in items if item.id in todo or item.check is Check.LEVEL_INTERVAL]
+    todo = candidates.once
     unlocked: list[tuple[CompiledAchievement, str]] = []
     while pending:
         successors: list[CompiledAchievement] = []

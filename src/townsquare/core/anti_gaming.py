@@ -80,10 +80,12 @@ def scaled(base: Balances, units: int, factors: tuple[int, ...]) -> Balances:
     for factor in factors:
         product *= factor
     divisor = scale_power(len(factors))
+    # Most base amounts leave a currency at 0; skip its (big-integer) arithmetic.
+    xp, stars, gold = base.xp, base.stars, base.gold
     return Balances(
-        base.xp * product // divisor,
-        base.stars * product // divisor,
-        base.gold * product // divisor,
+        xp * product // divisor if xp else 0,
+        stars * product // divisor if stars else 0,
+        gold * product // divisor if gold else 0,
     )
 
 

@@ -34,6 +34,8 @@ from townsquare.core.seasons import SeasonConfig, SeasonSchedule
 _DAY = 86_400
 #: (length tier, code block, link, attachment, reply, emoji spam)
 QualityKey = tuple[int, bool, bool, bool, bool, bool]
+#: Where an event happened, and its kind: (channel, thread parent, category, type, kind)
+ChannelKey = tuple[str | None, str | None, str | None, ChannelType, EventKind]
 
 
 class CommunityConfig(BaseModel):
@@ -112,6 +114,12 @@ class CommunityRules:
     seasons: SeasonSchedule
     day_offset_seconds: int
     allow_negative: frozenset[Currency]
+    channel_memo: dict[ChannelKey, AppliedFactor] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    reward_memo: dict[tuple[RewardKind, int, tuple[int, ...]], Balances] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def day_of(self, at: int) -> int:
         """The community-local day number of Unix time ``at``."""

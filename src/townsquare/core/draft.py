@@ -192,21 +192,26 @@ class MemberDraft:
         if daily:
             day = self.day_earned
             self.day_earned = Balances(day.xp + xp, day.stars + stars, day.gold + gold)
+        # One row per currency that changed, in XP, Stars, Gold order (written out rather
+        # than looped: this runs for nearly every event).
         ledger = effects.ledger
         member_id = self.member_id
-        for currency, amount in ((_XP, xp), (_STARS, stars), (_GOLD, gold)):
-            if amount:
-                ledger.append(
-                    LedgerEntry(
-                        member_id,
-                        currency,
-                        amount,
-                        amount if in_season else 0,
-                        season_id,
-                        reason,
-                        event_id,
-                    )
+        if xp:
+            ledger.append(
+                LedgerEntry(member_id, _XP, xp, xp if in_season else 0, season_id, reason, event_id)
+            )
+        if stars:
+            ledger.append(
+                LedgerEntry(
+                    member_id, _STARS, stars, stars if in_season else 0, season_id, reason, event_id
                 )
+            )
+        if gold:
+            ledger.append(
+                LedgerEntry(
+                    member_id, _GOLD, gold, gold if in_season else 0, season_id, reason, event_id
+                )
+            )
 
     def debit(
         self,
@@ -270,15 +275,25 @@ class MemberDraft:
         """Change a counter in the lifetime window and, when asked, season and day windows."""
         counters = self.counters
         life, sea, today = counters.get(counter, NO_COUNTS)
-        counts: WindowCounts = (
-            max(0, life + by),
-            max(0, sea + by) if season else sea,
-            max(0, today + by) if day else today,
-        )
+        # Each changed window is clamped at zero (comparisons, not max(): this is hot).
+        life += by
+        if life < 0:
+            life = 0
+        if season:
+            sea += by
+            if sea < 0:
+                sea = 0
+        if day:
+            today += by
+            if today < 0:
+                today = 0
+        counts: WindowCounts = (life, sea, today)
         if counts == NO_COUNTS:  # keep "never counted" and "counted back to zero" equal
             self.counters = {key: value for key, value in counters.items() if key != counter}
         else:
-            self.counters = {**counters, counter: counts}
+            changed = dict(counters)
+            changed[counter] = counts
+            self.counters = changed
 
     def mark_active(self, day: int) -> bool:
         """Record activity on ``day``; True when the streak changed."""
@@ -292,12 +307,14 @@ class MemberDraft:
     def remember_event(self, event_id: str, window: int) -> None:
         """Keep the event id so a replay within the window is recognised."""
         if window:
-            self.recent_event_ids = (event_id, *self.recent_event_ids[: window - 1])
+            kept = self.recent_event_ids[: window - 1]
+            self.recent_event_ids = (event_id,) + kept  # noqa: RUF005 - 4x faster than unpacking
 
     def remember_fingerprint(self, fingerprint: int, window: int) -> None:
         """Keep a message fingerprint for duplicate detection (0 = no text, not kept)."""
         if fingerprint and window:
-            self.recent_fingerprints = (fingerprint, *self.recent_fingerprints[: window - 1])
+            kept = self.recent_fingerprints[: window - 1]
+            self.recent_fingerprints = (fingerprint,) + kept  # noqa: RUF005 - see remember_event
 
     def set_grant(
         self, message_id: str, giver_id: str, grant: ReactionGrant | None, max_messages: int

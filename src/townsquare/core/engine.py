@@ -67,6 +67,33 @@ def _blocked(
     return blocked_outcome(state, event.event_id, breakdown)
 
 
+#: Most (kind, units, factors) combinations whose reward `_computed` remembers.
+REWARD_MEMO_LIMIT = 4096
+
+
+def _computed(
+    rules: CommunityRules,
+    kind: RewardKind,
+    base: Balances,
+    units: int,
+    factors: tuple[int, ...],
+) -> Balances:
+    """``scaled(base, units, factors)``, remembered on the compiled rules.
+
+    Channels, roles and quality tiers take few values, so the same few rewards are computed
+    over and over; Balances are immutable, so one object can serve every event that earns
+    it. Bounded: started afresh after `REWARD_MEMO_LIMIT` combinations.
+    """
+    key = (kind, units, factors)
+    memo = rules.reward_memo
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= REWARD_MEMO_LIMIT:
+            memo.clear()
+        found = memo[key] = scaled(base, units, factors)
+    return found
+
+
 def _activity_reward(
     draft: MemberDraft,
     rules: CommunityRules,
@@ -83,9 +110,10 @@ def _activity_reward(
     channel = channel_factor(rules, event)
     role = role_factor(rules, event.roles)
     if quality_breakdown is None:
-        computed = scaled(base, units, (channel.value, role.value))
+        factors: tuple[int, ...] = (channel.value, role.value)
     else:
-        computed = scaled(base, units, (channel.value, role.value, quality))
+        factors = (channel.value, role.value, quality)
+    computed = _computed(rules, kind, base, units, factors)
     granted, caps = apply_daily_caps(rules, draft.day_earned, computed)
     draft.credit(granted, LedgerReason.ACTIVITY, event.event_id, effects, daily=True)
     effects.breakdowns.append(

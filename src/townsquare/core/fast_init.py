@@ -7,6 +7,11 @@ hottest classes get an ``__init__`` generated here (the same technique `dataclas
 itself uses) that calls the slot descriptors directly. Behaviour is unchanged: same
 signature and defaults, still frozen (assignment after construction raises), same
 ``__eq__``/``__hash__``/``__repr__``.
+
+Measured, not assumed: building these objects is most of what an event costs. With plain
+dataclass ``__init__``s the ``bench core`` workload executes about 30% more instructions
+per event (valgrind: 158k against 121k), and a six-field object costs 10k instructions
+to build instead of 6k, so this stays.
 """
 
 from __future__ import annotations

@@ -8,14 +8,39 @@ Every candidate was built at compile time, so resolving is a few dict lookups.
 
 from __future__ import annotations
 
-from townsquare.core.community_rules import CommunityRules
+from townsquare.core.community_rules import ChannelKey, CommunityRules
 from townsquare.core.events import Event
 from townsquare.core.explain import NEUTRAL, AppliedFactor, BlockReason
 from townsquare.core.fixed_point import ONE, SCALE
 
+#: Most channel placements whose factor `channel_factor` remembers per compiled rules.
+CHANNEL_MEMO_LIMIT = 4096
+
 
 def channel_factor(rules: CommunityRules, event: Event) -> AppliedFactor:
-    """The channel multiplier for this event, with the rule it came from."""
+    """The channel multiplier for this event, with the rule it came from.
+
+    The answer depends only on where the event happened and its kind, and a community has
+    few such places, so it is memoised on the compiled rules (bounded: started afresh
+    after `CHANNEL_MEMO_LIMIT` places) instead of walking the rule tables every time.
+    """
+    key: ChannelKey = (
+        event.channel_id,
+        event.parent_channel_id,
+        event.category_id,
+        event.channel_type,
+        event.kind,
+    )
+    memo = rules.channel_memo
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= CHANNEL_MEMO_LIMIT:
+            memo.clear()
+        found = memo[key] = _resolve_channel_factor(rules, event)
+    return found
+
+
+def _resolve_channel_factor(rules: CommunityRules, event: Event) -> AppliedFactor:
     kind = event.kind
     if rules.channel_level:
         for table, target in (

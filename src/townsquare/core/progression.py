@@ -27,16 +27,23 @@ from townsquare.core.outcomes import (
 _REWARD_CURRENCIES = (Currency.XP, Currency.GOLD)
 
 
+#: The currencies changed, by (xp changed, stars changed, gold changed); built once so
+#: every event does not assemble the same small tuples again.
+_CHANGED: dict[tuple[bool, bool, bool], tuple[Currency, ...]] = {
+    (xp, stars, gold): tuple(
+        currency
+        for currency, changed in ((Currency.XP, xp), (Currency.STARS, stars), (Currency.GOLD, gold))
+        if changed
+    )
+    for xp in (False, True)
+    for stars in (False, True)
+    for gold in (False, True)
+}
+
+
 def credited_currencies(amounts: Balances) -> tuple[Currency, ...]:
     """The currencies an amount changes (what balance achievements need re-checking)."""
-    found: tuple[Currency, ...] = ()
-    if amounts.xp:
-        found += (Currency.XP,)
-    if amounts.stars:
-        found += (Currency.STARS,)
-    if amounts.gold:
-        found += (Currency.GOLD,)
-    return found
+    return _CHANGED[(amounts.xp != 0, amounts.stars != 0, amounts.gold != 0)]
 
 
 def unlock(
