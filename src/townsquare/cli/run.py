@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare import __version__
 from townsquare.api.app import create_app
@@ -35,6 +36,7 @@ from townsquare.store.engine import (
     display_url,
     translate_errors_sync,
 )
+from townsquare.store.leaderboards import leaderboard_page
 
 log = get_logger(__name__)
 
@@ -126,6 +128,7 @@ def demo(
     with sigterm_unwinds(), open_database(settings) as location:
         prepare_schema(settings, location, apply=True)
         simulator = None
+        board = None
         if rate:
             spec = SimulationSpec(
                 communities=2,
@@ -136,7 +139,7 @@ def demo(
                 events_per_day=max(1, rate * 86_400 // 3),
             )
             simulator = Simulator(spec)
-            install_communities(location.url, simulator)
+            board = install_communities(location.url, simulator)["guild-1"]
         _serve(
             settings,
             location,
@@ -144,7 +147,7 @@ def demo(
             port,
             duration,
             banner="Townsquare demo",
-            traffic=(simulator, rate),
+            traffic=(simulator, rate, board),
         )
 
 
@@ -169,7 +172,7 @@ def _serve(
     port: int | None,
     duration: float | None,
     banner: str | None,
-    traffic: tuple[Simulator | None, int] | None = None,
+    traffic: tuple[Simulator | None, int, int | None] | None = None,
 ) -> None:
     sock = bind_socket(host or settings.api.host, settings.api.port if port is None else port)
 
@@ -191,7 +194,7 @@ def _serve(
                 create_app(settings, location.url), sock, duration=duration, on_started=started
             )
             return
-        simulator, rate = traffic
+        simulator, rate, board = traffic
         engine = create_db_engine(
             location.url, settings.database.model_copy(update={"pool_size": 1})
         )
@@ -210,7 +213,8 @@ def _serve(
                 tasks += [
                     asyncio.create_task(feed.run(stop), name="townsquare-demo-traffic"),
                     asyncio.create_task(
-                        _progress(feed, pipeline, stop), name="townsquare-demo-progress"
+                        _progress(feed, pipeline, stop, engine, board),
+                        name="townsquare-demo-progress",
                     ),
                 ]
             try:
@@ -229,8 +233,14 @@ def _serve(
     log.info("stopped")
 
 
-async def _progress(feed: DemoTraffic, pipeline: Pipeline, stop: asyncio.Event) -> None:
-    """A line every few seconds: what the simulated community did and what was committed."""
+async def _progress(
+    feed: DemoTraffic,
+    pipeline: Pipeline,
+    stop: asyncio.Event,
+    engine: AsyncEngine,
+    board: int | None,
+) -> None:
+    """Every few seconds: what was committed, level-ups and unlocks, and the top of a board."""
     last_time, last_committed = time.monotonic(), 0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -247,3 +257,13 @@ async def _progress(feed: DemoTraffic, pipeline: Pipeline, stop: asyncio.Event) 
         )
         while figures.recent:
             out_console.print(f"  {figures.recent.popleft()}", highlight=False)
+        if board is not None:
+            with contextlib.suppress(TownsquareError):
+                async with engine.connect() as conn:
+                    page = await leaderboard_page(conn, board, "xp", limit=3)
+                top = ", ".join(
+                    f"#{e.rank} {e.display_name} ({e.value:,} XP, level {e.level})"
+                    for e in page.entries
+                )
+                if top:
+                    out_console.print(f"  guild-1 leaderboard: {top}", highlight=False)
