@@ -144,7 +144,7 @@ def run_pipeline_bench(
     latency_seconds: float = 10.0,
     baseline: bool = False,
     baseline_events: int = 3_000,
-    batch_size: int = 2_000,
+    batch_size: int = 5_000,
     seed: int = 1,
 ) -> dict[str, float]:
     """Run the phases and return the figures (keys as documented in the README)."""
@@ -161,6 +161,7 @@ def run_pipeline_bench(
                 per_event = asyncio.run(_baseline(url, spec, baseline_events, spool / "base"))
             figures["baseline_events_per_s"] = round(per_event, 1)
             figures["ratio"] = round(figures["events_per_s"] / per_event, 1)
+    # Peak RSS of the whole process: pipeline, simulator (its members' state) and Python.
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     figures["members"] = float(members * communities)
     return figures

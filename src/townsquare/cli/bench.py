@@ -69,7 +69,7 @@ def pipeline(
         str | None,
         typer.Option(help="'per-event': also run one event per transaction and print the ratio."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = 2_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = 5_000,
     seed: Annotated[int, typer.Option(help="Seed of the simulated communities.")] = 1,
     json_path: JsonOption = None,
 ) -> None:

@@ -138,7 +138,7 @@ class PipelineSettings(_Section):
         description="Events held in memory before ingest waits (back-pressure).",
     )
     batch_size: int = Field(
-        default=2_000, ge=1, le=100_000, description="Most events committed in one transaction."
+        default=5_000, ge=1, le=100_000, description="Most events committed in one transaction."
     )
     linger_ms: int = Field(
         default=50,
