@@ -369,3 +369,27 @@ async def test_what_the_writer_derives_reconciles_without_drift(
                 assert not report.has_drift, (report.counters, report.balances)
     finally:
         await engine.dispose()
+
+
+async def test_redeliveries_between_overlapping_batches_are_recomputed(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    # Small batches, so a batch the lake refuses in part is followed by one already
+    # computed on its (now discarded) states.
+    events = random_events(21, 240)
+    small = settings(tmp_path, batch_size=20, linger_ms=0)
+    async with Pipeline(migrated_database, small, DatabaseSettings()) as pipeline:
+        await feed(pipeline, events[:120])
+        mixed = [
+            event for pair in zip(events[60:120], events[120:180], strict=True) for event in pair
+        ]
+        await feed(pipeline, mixed + events[180:])
+        assert pipeline.figures.duplicates == 60
+    (count,) = (await query(migrated_database, "SELECT count(*) FROM events"))[0]
+    assert count == len(events)
+    order = events[:120] + [e for e in mixed if e not in events[60:120]] + events[180:]
+    assert_matches(
+        expected(order),
+        await balances_by_user(migrated_database),
+        await ledger_by_user(migrated_database),
+    )
