@@ -118,3 +118,28 @@ async def test_a_full_spool_pushes_back_instead_of_dropping(
 async def _feed_all(pipeline: Pipeline, events: list[Event]) -> None:
     for event in events:
         await pipeline.ingest(event)
+
+
+async def test_a_batch_larger_than_the_whole_spool_is_written_once_the_database_is_back(
+    own_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    url = own_server.url
+    events = random_events(13, 1500)
+    padded = [
+        dataclasses.replace(e, roles=tuple(f"{i}-{'r' * 300}" for i in range(4))) for e in events
+    ]
+    pipeline = Pipeline(
+        url, settings(tmp_path, batch_size=1500, linger_ms=200, spool_max_mb=1), FAST_FAIL
+    )
+    await pipeline.start()
+    try:
+        await asyncio.to_thread(own_server.stop)
+        feeder = asyncio.ensure_future(_feed_all(pipeline, padded))
+        await wait_for(lambda: pipeline.figures.spool_full)
+        await asyncio.to_thread(own_server.start)
+        await asyncio.wait_for(feeder, 120)
+        await pipeline.flush()
+    finally:
+        await pipeline.stop()
+    (count,) = (await query(url, "SELECT count(*) FROM events"))[0]
+    assert count == len(padded)

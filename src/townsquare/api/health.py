@@ -134,7 +134,7 @@ def pipeline_check(pipeline: Pipeline) -> ReadinessCheck:
 
     async def check() -> CheckResult:
         detail = pipeline.readiness()
-        full = detail["spool_bytes"] >= detail["spool_max_bytes"]
+        full = detail["spool_full"]
         ok = detail["state"] in ("running", "replaying", "outage") and not full
         if full:
             detail["error"] = "the outage spool is full; ingest is waiting for PostgreSQL"

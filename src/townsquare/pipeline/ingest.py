@@ -75,6 +75,7 @@ class PipelineFigures:
     replayed_batches: int = 0
     deferred: int = 0
     dead_lettered: int = 0
+    spool_full: bool = False
     owned_communities: int = 0
     last_error: str | None = None
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
@@ -253,6 +254,7 @@ class Pipeline:
             "spool_records": stats.records,
             "spool_bytes": stats.bytes,
             "spool_max_bytes": stats.max_bytes,
+            "spool_full": figures.spool_full,
             "dead_lettered": figures.dead_lettered,
             "last_error": figures.last_error,
         }
@@ -510,11 +512,24 @@ class Pipeline:
                 break
             except SpoolFull as exc:
                 # Nothing is dropped: wait for PostgreSQL (the queue fills, ingest waits).
+                self.figures.spool_full = True
                 self.figures.last_error = exc.message
                 self._retry_at = 0.0
                 if await self._recover():
-                    continue
+                    # PostgreSQL is back and the spool is empty: write the batch itself
+                    # (it may be larger than the whole spool, so retrying could never end).
+                    try:
+                        now = time.monotonic()
+                        await self._write([(event, now, False) for event in events])
+                    except Exception as retry_exc:
+                        if not _is_outage(retry_exc):
+                            raise
+                        await self._enter_outage(retry_exc)
+                        continue
+                    self.figures.spool_full = False
+                    return
                 await asyncio.sleep(min(self._backoff, 1.0))
+        self.figures.spool_full = False
         self.figures.spooled_batches += 1
 
     async def _recover(self) -> bool:
