@@ -140,8 +140,13 @@ class _Item:
     member_id: int
     target_id: int | None
     channel_id: int | None
+    #: The event's identity in the lake: (community, platform, platform event id, time).
+    key: tuple[int, str, str, int]
     status: str = "blocked"
-    outcome: dict[str, Any] = field(default_factory=dict)
+    #: The ``events.outcome`` document as JSON text, encoded as soon as it is known: a
+    #: string holds no references, while the dicts and lists it is made of would stay
+    #: alive until the commit and be traversed by every garbage collection meanwhile.
+    outcome: str = "{}"
 
 
 @dataclass(slots=True)
@@ -160,11 +165,6 @@ class _Computed:
 def _compact_json(value: Any) -> str:
     """Compact JSON text (orjson: ~15x faster than the standard library on these shapes)."""
     return orjson.dumps(value).decode()
-
-
-def _key(item: _Item) -> tuple[int, str, str, int]:
-    event = item.event
-    return (item.community_id, event.platform.value, event.event_id, event.at)
 
 
 #: Session-local staging tables: rows arrive by COPY (fast, no per-value escaping in
@@ -268,7 +268,9 @@ class BatchWriter:
     ) -> None:
         """Apply the rules again (without ``duplicates``), on top of what is committed."""
         prepared.duplicates |= duplicates
-        live = [item for item in prepared.items if _key(item) not in prepared.duplicates]
+        live = prepared.items
+        if prepared.duplicates:
+            live = [item for item in live if item.key not in prepared.duplicates]
         prepared.computed = await self._compute(live)
         self._pending.update(prepared.computed.after)
         self._pending_earners.update(prepared.computed.earners)
@@ -350,6 +352,7 @@ class BatchWriter:
                     members[(community_id, platform, event.member_id)],
                     None if target is None else members[(community_id, platform, target)],
                     None if channel is None else channel_ids[(community_id, platform, channel)],
+                    (community_id, platform, event.event_id, event.at),
                 )
             )
         return items
@@ -359,7 +362,7 @@ class BatchWriter:
         seen: set[tuple[int, str, str, int]] = set()
         unique = []
         for item in items:
-            key = _key(item)
+            key = item.key
             if key in seen:
                 result.duplicates += 1
             else:
@@ -406,6 +409,11 @@ class BatchWriter:
         computed = _Computed(items, before, after, [], earners)
         horizon = self._now() + self.max_future_seconds
         pending = self._pending
+        outcomes = computed.outcomes
+        dumps = _compact_json
+        # Most events have no receiver: their context is the same for the whole community
+        # (the earner counts are updated in place), so it is built once per batch.
+        contexts = {c: EventContext(earner_counts=counts) for c, counts in earners.items()}
 
         def state_of(community_id: int, member_id: int) -> MemberState:
             key = (community_id, member_id)
@@ -425,13 +433,14 @@ class BatchWriter:
             community_id = item.community_id
             if event.at > horizon:
                 item.status = "blocked"
-                item.outcome = {"counters": [], "blocked_by": "future_timestamp"}
+                item.outcome = dumps({"counters": [], "blocked_by": "future_timestamp"})
                 computed.future += 1
                 continue
-            actor = state_of(community_id, item.member_id)
+            member_id = item.member_id
+            actor = state_of(community_id, member_id)
             target = item.target_id
             receiver = None
-            if target is not None and target != item.member_id:
+            if target is not None and target != member_id:
                 receiver = state_of(community_id, target)
             # The rules see internal member ids (one member may speak on two platforms).
             core_event = Event(
@@ -439,7 +448,7 @@ class BatchWriter:
                 event.kind,
                 event.platform,
                 event.community_id,
-                str(item.member_id),
+                str(member_id),
                 event.at,
                 event.channel_id,
                 event.channel_type,
@@ -454,13 +463,11 @@ class BatchWriter:
                 event.manual,
             )
             community_earners = earners[community_id]
+            context = contexts[community_id]
+            if receiver is not None:
+                context = EventContext(receiver=receiver, earner_counts=community_earners)
             try:
-                outcome = apply(
-                    actor,
-                    rules[community_id],
-                    core_event,
-                    EventContext(receiver=receiver, earner_counts=community_earners),
-                )
+                outcome = apply(actor, rules[community_id], core_event, context)
             except Exception as exc:  # noqa: BLE001 - a poison event must not sink the batch
                 log.warning(
                     "event rejected by the rules",
@@ -469,11 +476,14 @@ class BatchWriter:
                     error=type(exc).__name__,
                 )
                 item.status = "failed"
-                item.outcome = {"counters": [], "error": f"{type(exc).__name__}: {exc}"[:500]}
+                item.outcome = dumps(
+                    {"counters": [], "error": f"{type(exc).__name__}: {exc}"[:500]}
+                )
                 computed.failed += 1
                 continue
-            after[(community_id, item.member_id)] = outcome.state
-            deltas: list[CounterDelta] = counter_deltas(item.member_id, actor, outcome.state)
+            state = outcome.state
+            after[(community_id, member_id)] = state
+            deltas: list[CounterDelta] = counter_deltas(member_id, actor, state)
             if receiver is not None and outcome.receiver_state is not None and target is not None:
                 after[(community_id, target)] = outcome.receiver_state
                 deltas += counter_deltas(target, receiver, outcome.receiver_state)
@@ -484,11 +494,10 @@ class BatchWriter:
                 item.status = "rewarded" if outcome.ledger else "zero"
             else:
                 item.status = "blocked"
-            item.outcome = {
-                "counters": deltas,
-                "why": [encode_breakdown(b) for b in outcome.breakdowns],
-            }
-            computed.outcomes.append((item, outcome))
+            item.outcome = dumps(
+                {"counters": deltas, "why": [encode_breakdown(b) for b in outcome.breakdowns]}
+            )
+            outcomes.append((item, outcome))
         return computed
 
     # --- the transaction -------------------------------------------------------------------
@@ -526,26 +535,27 @@ class BatchWriter:
         if not items:
             return {}
         dumps = _compact_json
-        await self._copy(
-            "COPY stage_events FROM STDIN",
-            [
+        rows = []
+        for item in items:
+            event = item.event
+            # Enums go as they are: psycopg writes a StrEnum as its value.
+            rows.append(
                 (
                     item.index,
                     item.community_id,
-                    item.event.at,
-                    item.event.platform.value,
-                    item.event.event_id,
-                    item.event.kind.value,
+                    event.at,
+                    event.platform,
+                    event.event_id,
+                    event.kind,
                     item.channel_id,
                     item.member_id,
                     item.target_id,
-                    dumps(event_metadata(item.event)),
+                    dumps(event_metadata(event)),
                     item.status,
-                    dumps(item.outcome),
+                    item.outcome,
                 )
-                for item in items
-            ],
-        )
+            )
+        await self._copy("COPY stage_events FROM STDIN", rows)
         self.statements += 1
         cursor = await self.conn.execute(
             "WITH inserted AS (INSERT INTO events (community_id, occurred_at, platform, "
@@ -559,7 +569,7 @@ class BatchWriter:
         )
         inserted: dict[int, int] = dict(await cursor.fetchall())
         if len(inserted) < len(items):
-            raise Redo({_key(item) for item in items if item.index not in inserted})
+            raise Redo({item.key for item in items if item.index not in inserted})
         return inserted
 
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
@@ -573,20 +583,21 @@ class BatchWriter:
             if occurred is None:
                 occurred = times[at] = datetime.fromtimestamp(at, UTC)
             event_id = event_ids[item.index]
-            for entry in outcome.ledger:
-                rows.append(
-                    (
-                        item.community_id,
-                        int(entry.member_id),
-                        entry.currency.value,
-                        entry.delta,
-                        entry.season_id,
-                        entry.season_delta,
-                        entry.reason.value,
-                        event_id,
-                        occurred,
-                    )
+            community_id = item.community_id
+            rows += [
+                (
+                    community_id,
+                    int(entry.member_id),
+                    entry.currency,
+                    entry.delta,
+                    entry.season_id,
+                    entry.season_delta,
+                    entry.reason,
+                    event_id,
+                    occurred,
                 )
+                for entry in outcome.ledger
+            ]
         return rows
 
     async def _upsert_derived(self, computed: _Computed) -> None:
@@ -635,11 +646,10 @@ class BatchWriter:
                     # A counter back at zero leaves the state's map; its row must follow.
                     if old.counters.get(counter, (0, 0, 0))[0] == life_n:
                         continue
-                    name = counter.value
-                    counters.append((community_id, member_id, "lifetime", "", name, life_n))
+                    counters.append((community_id, member_id, "lifetime", "", counter, life_n))
                     if season.season_id is not None:
                         counters.append(
-                            (community_id, member_id, "season", season.season_id, name, season_n)
+                            (community_id, member_id, "season", season.season_id, counter, season_n)
                         )
             states.append((community_id, member_id, _compact_json(encode_state(state))))
         for _item, outcome in computed.outcomes:
@@ -710,9 +720,9 @@ class BatchWriter:
                         item.event.at,
                     )
                 )
-            season = outcome.state.season.season_id
-            source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
             for unlock in outcome.unlocks:
+                season = outcome.state.season.season_id
+                source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
                 awards.append(
                     (
                         item.community_id,
