@@ -39,6 +39,7 @@ from townsquare.core import (
     OutcomeStatus,
     apply,
 )
+from townsquare.core.outcomes import AchievementUnlock, LedgerEntry, LevelChange, SeasonRollover
 from townsquare.pipeline.directory import ChannelKey, Connection, Directory, MemberKey
 from townsquare.pipeline.outcome_doc import (
     CounterDelta,
@@ -150,13 +151,35 @@ class _Item:
 
 
 @dataclass(slots=True)
+class _Effects:
+    """What the commit needs of one event's outcome.
+
+    Not the `Outcome` itself (kept only when it is published): its reward breakdowns and
+    the member's intermediate states of the batch would otherwise stay alive until the
+    commit, and every garbage collection meanwhile would traverse them.
+    """
+
+    item: _Item
+    ledger: tuple[LedgerEntry, ...]
+    level_changes: tuple[LevelChange, ...]
+    unlocks: tuple[AchievementUnlock, ...]
+    season_rollovers: tuple[SeasonRollover, ...]
+    #: The member's season after the event (awards are recorded in it).
+    season_id: str | None
+    #: The member's achievements after a manual revoke (None for other events).
+    achievements: frozenset[str] | None
+    #: The outcome, when it has level changes, unlocks or role changes to publish.
+    published: Outcome | None
+
+
+@dataclass(slots=True)
 class _Computed:
     """The rules' results for a batch, ready to be written."""
 
     items: list[_Item]
     before: dict[tuple[int, int], MemberState]
     after: dict[tuple[int, int], MemberState]
-    outcomes: list[tuple[_Item, Outcome]]
+    effects: list[_Effects]
     earners: dict[int, dict[str, int]]
     failed: int = 0
     future: int = 0
@@ -291,9 +314,9 @@ class BatchWriter:
             result.future += computed.future
             self._remember(computed)
             result.published = [
-                Published(item.community_id, item.event, outcome)
-                for item, outcome in computed.outcomes
-                if outcome.level_changes or outcome.unlocks or outcome.role_changes
+                Published(effects.item.community_id, effects.item.event, effects.published)
+                for effects in computed.effects
+                if effects.published is not None
             ]
         result.statements = self._statement_total() - prepared.start_statements
         return result
@@ -409,7 +432,7 @@ class BatchWriter:
         computed = _Computed(items, before, after, [], earners)
         horizon = self._now() + self.max_future_seconds
         pending = self._pending
-        outcomes = computed.outcomes
+        effects = computed.effects
         dumps = _compact_json
         # Most events have no receiver: their context is the same for the whole community
         # (the earner counts are updated in place), so it is built once per batch.
@@ -497,7 +520,21 @@ class BatchWriter:
             item.outcome = dumps(
                 {"counters": deltas, "why": [encode_breakdown(b) for b in outcome.breakdowns]}
             )
-            outcomes.append((item, outcome))
+            revoke = event.kind is EventKind.MANUAL_REVOKE
+            published = outcome.level_changes or outcome.unlocks or outcome.role_changes
+            if outcome.ledger or published or outcome.season_rollovers or revoke:
+                effects.append(
+                    _Effects(
+                        item,
+                        outcome.ledger,
+                        outcome.level_changes,
+                        outcome.unlocks,
+                        outcome.season_rollovers,
+                        state.season.season_id,
+                        state.achievements if revoke else None,
+                        outcome if published else None,
+                    )
+                )
         return computed
 
     # --- the transaction -------------------------------------------------------------------
@@ -575,9 +612,10 @@ class BatchWriter:
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
         times: dict[int, datetime] = {}
-        for item, outcome in computed.outcomes:
-            if not outcome.ledger:
+        for effects in computed.effects:
+            if not effects.ledger:
                 continue
+            item = effects.item
             at = item.event.at
             occurred = times.get(at)
             if occurred is None:
@@ -596,7 +634,7 @@ class BatchWriter:
                     event_id,
                     occurred,
                 )
-                for entry in outcome.ledger
+                for entry in effects.ledger
             ]
         return rows
 
@@ -652,12 +690,12 @@ class BatchWriter:
                             (community_id, member_id, "season", season.season_id, counter, season_n)
                         )
             states.append((community_id, member_id, _compact_json(encode_state(state))))
-        for _item, outcome in computed.outcomes:
-            for rollover in outcome.season_rollovers:
+        for effects in computed.effects:
+            for rollover in effects.season_rollovers:
                 if rollover.from_season is None:
                     continue
                 member_id = int(rollover.member_id)
-                community_id = _item.community_id
+                community_id = effects.item.community_id
                 closed = rollover.closed
                 balances.append(
                     (
@@ -707,9 +745,10 @@ class BatchWriter:
         levels: list[tuple[Any, ...]] = []
         awards: list[tuple[Any, ...]] = []
         revoked: list[tuple[Any, ...]] = []
-        for item, outcome in computed.outcomes:
+        for effects in computed.effects:
+            item = effects.item
             event_id = event_ids[item.index]
-            for change in outcome.level_changes:
+            for change in effects.level_changes:
                 levels.append(
                     (
                         item.community_id,
@@ -720,24 +759,21 @@ class BatchWriter:
                         item.event.at,
                     )
                 )
-            for unlock in outcome.unlocks:
-                season = outcome.state.season.season_id
+            for unlock in effects.unlocks:
                 source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
                 awards.append(
                     (
                         item.community_id,
                         int(unlock.member_id),
                         unlock.achievement_id,
-                        season,
+                        effects.season_id,
                         source,
                         event_id,
                     )
                 )
-            if item.event.kind is EventKind.MANUAL_REVOKE:
+            if effects.achievements is not None:
                 before = computed.before.get((item.community_id, item.member_id))
-                lost = (before.achievements if before else frozenset()) - (
-                    outcome.state.achievements
-                )
+                lost = (before.achievements if before else frozenset()) - effects.achievements
                 revoked += [(item.community_id, item.member_id, key) for key in lost]
         if levels:
             self.statements += 1
