@@ -141,8 +141,6 @@ class _Item:
     member_id: int
     target_id: int | None
     channel_id: int | None
-    #: The event's identity in the lake: (community, platform, platform event id, time).
-    key: tuple[int, str, str, int]
     status: str = "blocked"
     #: The ``events.outcome`` document as JSON text, encoded as soon as it is known: a
     #: string holds no references, while the dicts and lists it is made of would stay
@@ -183,6 +181,16 @@ class _Computed:
     earners: dict[int, dict[str, int]]
     failed: int = 0
     future: int = 0
+
+
+def _key(item: _Item) -> tuple[int, str, str, int]:
+    """The event's identity in the lake: (community, platform, platform event id, time).
+
+    Built when needed rather than kept on the item: one more tuple per event alive until
+    the commit is one more object for every garbage collection meanwhile to traverse.
+    """
+    event = item.event
+    return (item.community_id, event.platform.value, event.event_id, event.at)
 
 
 def _compact_json(value: Any) -> str:
@@ -267,13 +275,12 @@ class BatchWriter:
         """
         start = self._statement_total()
         result = BatchResult()
-        communities = await self.directory.resolve_communities(
-            self.reader, {(e.platform.value, e.community_id) for e in events}
-        )
+        keys = [(e.platform.value, e.community_id) for e in events]
+        communities = await self.directory.resolve_communities(self.reader, set(keys))
         await self._own(set(communities.values()))
         mine: list[tuple[int, Event]] = []
-        for event in events:
-            community_id = communities[(event.platform.value, event.community_id)]
+        for event, key in zip(events, keys, strict=True):
+            community_id = communities[key]
             if community_id in self.owned:
                 mine.append((community_id, event))
             else:
@@ -293,7 +300,7 @@ class BatchWriter:
         prepared.duplicates |= duplicates
         live = prepared.items
         if prepared.duplicates:
-            live = [item for item in live if item.key not in prepared.duplicates]
+            live = [item for item in live if _key(item) not in prepared.duplicates]
         prepared.computed = await self._compute(live)
         self._pending.update(prepared.computed.after)
         self._pending_earners.update(prepared.computed.earners)
@@ -375,7 +382,6 @@ class BatchWriter:
                     members[(community_id, platform, event.member_id)],
                     None if target is None else members[(community_id, platform, target)],
                     None if channel is None else channel_ids[(community_id, platform, channel)],
-                    (community_id, platform, event.event_id, event.at),
                 )
             )
         return items
@@ -385,7 +391,7 @@ class BatchWriter:
         seen: set[tuple[int, str, str, int]] = set()
         unique = []
         for item in items:
-            key = item.key
+            key = _key(item)
             if key in seen:
                 result.duplicates += 1
             else:
@@ -606,7 +612,7 @@ class BatchWriter:
         )
         inserted: dict[int, int] = dict(await cursor.fetchall())
         if len(inserted) < len(items):
-            raise Redo({item.key for item in items if item.index not in inserted})
+            raise Redo({_key(item) for item in items if item.index not in inserted})
         return inserted
 
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
