@@ -347,6 +347,63 @@ async def test_the_queue_applies_back_pressure(migrated_database: str, tmp_path:
         await pipeline.stop()
 
 
+async def test_ingest_many_waits_for_room_and_keeps_the_order(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    events = random_events(5, 60)
+    pipeline = Pipeline(
+        migrated_database, settings(tmp_path, queue_size=5, batch_size=5), DatabaseSettings()
+    )
+    await pipeline.start()
+    try:
+        # Another session holds the event lake: the writer's first batch waits on it, and
+        # with it the queue, so one call for all 60 events must wait for room.
+        async with await psycopg.AsyncConnection.connect(migrated_database) as blocker:
+            await blocker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            taking = asyncio.ensure_future(pipeline.ingest_many(iter(events)))
+            await asyncio.sleep(0.3)
+            assert not taking.done()
+            assert pipeline.queued == 5
+            await blocker.rollback()
+        await asyncio.wait_for(taking, 10)
+        await pipeline.flush()
+        assert pipeline.figures.committed_events == len(events)
+    finally:
+        await pipeline.stop()
+    # In the order given: the same results as the rules applied one event at a time.
+    assert_matches(
+        expected(events),
+        await balances_by_user(migrated_database),
+        await ledger_by_user(migrated_database),
+    )
+
+
+async def test_ingest_many_equals_ingest_one_by_one(
+    pipeline: Pipeline, migrated_database: str
+) -> None:
+    events = random_events(9, 300)
+    await pipeline.ingest_many(events[:120])
+    await pipeline.ingest_many([])
+    await pipeline.ingest_many(events[120:])
+    await pipeline.flush()
+    assert pipeline.figures.committed_events == len(events)
+    assert_matches(
+        expected(events),
+        await balances_by_user(migrated_database),
+        await ledger_by_user(migrated_database),
+    )
+
+
+async def test_ingest_many_after_stop_is_refused(migrated_database: str, tmp_path: Path) -> None:
+    pipeline = Pipeline(migrated_database, settings(tmp_path), DatabaseSettings())
+    with pytest.raises(PipelineStopped):
+        await pipeline.ingest_many([message("late")])
+    await pipeline.start()
+    await pipeline.stop()
+    with pytest.raises(PipelineStopped):
+        await pipeline.ingest_many([message("later")])
+
+
 def test_event_kinds_cover_the_fixture_streams() -> None:
     kinds = {event.kind for event in random_events(1, 300)}
     assert {EventKind.MESSAGE, EventKind.REACTION_ADDED, EventKind.VOICE_SEGMENT} <= kinds

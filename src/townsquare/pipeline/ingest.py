@@ -1,11 +1,12 @@
 """The ingest pipeline: a bounded queue in front of the micro-batch writer and the spool.
 
 ``await pipeline.ingest(event)`` returns as soon as the event is queued and waits (never
-drops) when the queue is full. One drain task — owned by the pipeline, stopped by
-``stop()`` — takes up to ``batch_size`` events or whatever arrived within ``linger_ms`` and
-hands them to the `BatchWriter`. When PostgreSQL cannot be reached the batch goes to the
-outage spool instead (fsync'd), and so does every later batch, in order, until a probe
-reconnects; then the spool is replayed oldest first and acknowledged record by record.
+drops) when the queue is full; ``ingest_many(events)`` does the same for a batch, in order.
+One drain task — owned by the pipeline, stopped by ``stop()`` — takes up to ``batch_size``
+events or whatever arrived within ``linger_ms`` and hands them to the `BatchWriter`. When
+PostgreSQL cannot be reached the batch goes to the outage spool instead (fsync'd), and so
+does every later batch, in order, until a probe reconnects; then the spool is replayed
+oldest first and acknowledged record by record.
 When the spool is full, the drain task waits, the queue fills and ``ingest`` waits: the
 back-pressure reaches the adapters instead of the disk filling up or events vanishing.
 
@@ -21,7 +22,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +135,7 @@ def _is_outage(exc: BaseException) -> bool:
 
 #: An event in the pipeline's hands: when it was queued, and whether the queue is still
 #: owed its ``task_done`` (events replayed from the spool were settled when spooled).
+#: The queue holds these very tuples, so taking a batch allocates nothing per event.
 _Queued = tuple[Event, float, bool]
 
 
@@ -165,7 +167,7 @@ class Pipeline:
         self.rules = rules or StoredRules()
         self.spool = spool or Spool(settings.spool_dir, max_bytes=settings.spool_max_mb << 20)
         self._connect = connect or (lambda: connect_writer(url, database))
-        self._queue: asyncio.Queue[tuple[Event, float]] = asyncio.Queue(settings.queue_size)
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue(settings.queue_size)
         self._writer: BatchWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -219,9 +221,33 @@ class Pipeline:
 
     async def ingest(self, event: Event) -> None:
         """Queue one event; waits while the queue is full (back-pressure), never drops."""
+        self._check_running()
+        await self._queue.put((event, time.monotonic(), True))
+
+    async def ingest_many(self, events: Iterable[Event]) -> None:
+        """Queue events in order, exactly as ``ingest`` would one by one, never drops.
+
+        For sources that receive events in batches (a LINE webhook delivery, an import):
+        one call and one clock reading per batch rather than an await per event. While the
+        queue is full it waits, as ``ingest`` does; an event is queued with the time it was
+        handed over (when the call began or when the previous event found room). If the
+        pipeline stops meanwhile, `PipelineStopped` is raised and the events before it stay
+        queued.
+        """
+        self._check_running()
+        queue = self._queue
+        now = time.monotonic()
+        for event in events:
+            try:
+                queue.put_nowait((event, now, True))
+            except asyncio.QueueFull:
+                self._check_running()
+                await queue.put((event, now, True))
+                now = time.monotonic()
+
+    def _check_running(self) -> None:
         if self._task is None or self._stopping.is_set():
             raise PipelineStopped("The ingest pipeline is not running; the event was not taken.")
-        await self._queue.put((event, time.monotonic()))
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed, spooled or dead-lettered.
@@ -306,8 +332,7 @@ class Pipeline:
             )
             stopper.cancel()
             if getter in done:
-                event, queued_at = getter.result()
-                batch.append((event, queued_at, True))
+                batch.append(getter.result())
                 break
             getter.cancel()
             if stopper in done and self._queue.empty():
@@ -317,16 +342,16 @@ class Pipeline:
         deadline = time.monotonic() + self.settings.linger_ms / 1000
         while len(batch) < limit:
             try:
-                event, queued_at = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping.is_set():
                     break
                 try:
-                    event, queued_at = await asyncio.wait_for(self._queue.get(), remaining)
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
                     break
-            batch.append((event, queued_at, True))
+            batch.append(item)
         return batch
 
     async def _handle(self, batch: list[_Queued], inflight: _InFlight | None) -> _InFlight | None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from townsquare.core import Balances, BlockReason, Currency, Event, RewardBreakdown, RewardKind
+from townsquare.core.balances import ZERO
 from townsquare.core.explain import NEUTRAL, AppliedFactor, CapHit, QualityBreakdown
 from townsquare.core.state import NO_COUNTS, MemberState
 
@@ -50,7 +51,11 @@ def event_metadata(event: Event) -> dict[str, Any]:
 
 
 def counter_deltas(member_id: int, before: MemberState, after: MemberState) -> list[CounterDelta]:
-    """The lifetime counter changes between two states of one member."""
+    """The lifetime counter changes between two states of one member.
+
+    Counter names are the `Counter` members themselves (string enums: JSON writes their
+    values), which saves an enum ``.value`` lookup per counter on the writer's hot path.
+    """
     if after.counters is before.counters:
         return []
     old = before.counters
@@ -58,32 +63,33 @@ def counter_deltas(member_id: int, before: MemberState, after: MemberState) -> l
     for counter, counts in after.counters.items():
         change = counts[0] - old.get(counter, NO_COUNTS)[0]
         if change:
-            deltas.append((member_id, counter.value, change))
+            deltas.append((member_id, counter, change))
     for counter, counts in old.items():
         if counter not in after.counters and counts[0]:
-            deltas.append((member_id, counter.value, -counts[0]))
+            deltas.append((member_id, counter, -counts[0]))
     return deltas
 
 
-def _amounts(value: Balances) -> list[int]:
-    return [value.xp, value.stars, value.gold]
-
-
 def encode_breakdown(breakdown: RewardBreakdown) -> dict[str, Any]:
-    """A compact dict of a breakdown (member id as the engine saw it)."""
+    """A compact dict of a breakdown (member id as the engine saw it).
+
+    Built once per rewarded member per event, so it avoids the work JSON does anyway:
+    enums stay enums (string enums: orjson and `json` write their values) and the shared
+    ``ZERO``/``NEUTRAL`` defaults are recognised by identity before comparing values.
+    """
     doc: dict[str, Any] = {"m": breakdown.member_id}
     if breakdown.reward_kind is not None:
-        doc["k"] = breakdown.reward_kind.value
+        doc["k"] = breakdown.reward_kind
     if breakdown.blocked_by is not None:
-        doc["b"] = breakdown.blocked_by.value
-    if not breakdown.base.is_zero():
-        doc["base"] = _amounts(breakdown.base)
+        doc["b"] = breakdown.blocked_by
+    if (base := breakdown.base) is not ZERO and not base.is_zero():
+        doc["base"] = [base.xp, base.stars, base.gold]
     if breakdown.units != 1:
         doc["u"] = breakdown.units
-    if breakdown.channel != NEUTRAL:
-        doc["ch"] = [breakdown.channel.value, breakdown.channel.source]
-    if breakdown.role != NEUTRAL:
-        doc["ro"] = [breakdown.role.value, breakdown.role.source]
+    if (channel := breakdown.channel) is not NEUTRAL and channel != NEUTRAL:
+        doc["ch"] = [channel.value, channel.source]
+    if (role := breakdown.role) is not NEUTRAL and role != NEUTRAL:
+        doc["ro"] = [role.value, role.source]
     if (quality := breakdown.quality) is not None:
         doc["q"] = [
             quality.length_tier,
@@ -93,12 +99,12 @@ def encode_breakdown(breakdown: RewardBreakdown) -> dict[str, Any]:
         ]
     if breakdown.diminishing_position is not None:
         doc["d"] = breakdown.diminishing_position
-    if not breakdown.computed.is_zero():
-        doc["c"] = _amounts(breakdown.computed)
+    if (computed := breakdown.computed) is not ZERO and not computed.is_zero():
+        doc["c"] = [computed.xp, computed.stars, computed.gold]
     if breakdown.caps:
-        doc["caps"] = [[hit.currency.value, hit.requested, hit.granted] for hit in breakdown.caps]
-    if not breakdown.granted.is_zero():
-        doc["g"] = _amounts(breakdown.granted)
+        doc["caps"] = [[hit.currency, hit.requested, hit.granted] for hit in breakdown.caps]
+    if (granted := breakdown.granted) is not ZERO and not granted.is_zero():
+        doc["g"] = [granted.xp, granted.stars, granted.gold]
     if breakdown.notes:
         doc["n"] = list(breakdown.notes)
     return doc

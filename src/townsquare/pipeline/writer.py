@@ -39,6 +39,7 @@ from townsquare.core import (
     OutcomeStatus,
     apply,
 )
+from townsquare.core.outcomes import AchievementUnlock, LedgerEntry, LevelChange, SeasonRollover
 from townsquare.pipeline.directory import ChannelKey, Connection, Directory, MemberKey
 from townsquare.pipeline.outcome_doc import (
     CounterDelta,
@@ -141,7 +142,32 @@ class _Item:
     target_id: int | None
     channel_id: int | None
     status: str = "blocked"
-    outcome: dict[str, Any] = field(default_factory=dict)
+    #: The ``events.outcome`` document as JSON text, encoded as soon as it is known: a
+    #: string holds no references, while the dicts and lists it is made of would stay
+    #: alive until the commit and be traversed by every garbage collection meanwhile.
+    outcome: str = "{}"
+
+
+@dataclass(slots=True)
+class _Effects:
+    """What the commit needs of one event's outcome.
+
+    Not the `Outcome` itself (kept only when it is published): its reward breakdowns and
+    the member's intermediate states of the batch would otherwise stay alive until the
+    commit, and every garbage collection meanwhile would traverse them.
+    """
+
+    item: _Item
+    ledger: tuple[LedgerEntry, ...]
+    level_changes: tuple[LevelChange, ...]
+    unlocks: tuple[AchievementUnlock, ...]
+    season_rollovers: tuple[SeasonRollover, ...]
+    #: The member's season after the event (awards are recorded in it).
+    season_id: str | None
+    #: The member's achievements after a manual revoke (None for other events).
+    achievements: frozenset[str] | None
+    #: The outcome, when it has level changes, unlocks or role changes to publish.
+    published: Outcome | None
 
 
 @dataclass(slots=True)
@@ -151,20 +177,25 @@ class _Computed:
     items: list[_Item]
     before: dict[tuple[int, int], MemberState]
     after: dict[tuple[int, int], MemberState]
-    outcomes: list[tuple[_Item, Outcome]]
+    effects: list[_Effects]
     earners: dict[int, dict[str, int]]
     failed: int = 0
     future: int = 0
 
 
+def _key(item: _Item) -> tuple[int, str, str, int]:
+    """The event's identity in the lake: (community, platform, platform event id, time).
+
+    Built when needed rather than kept on the item: one more tuple per event alive until
+    the commit is one more object for every garbage collection meanwhile to traverse.
+    """
+    event = item.event
+    return (item.community_id, event.platform.value, event.event_id, event.at)
+
+
 def _compact_json(value: Any) -> str:
     """Compact JSON text (orjson: ~15x faster than the standard library on these shapes)."""
     return orjson.dumps(value).decode()
-
-
-def _key(item: _Item) -> tuple[int, str, str, int]:
-    event = item.event
-    return (item.community_id, event.platform.value, event.event_id, event.at)
 
 
 #: Session-local staging tables: rows arrive by COPY (fast, no per-value escaping in
@@ -244,13 +275,12 @@ class BatchWriter:
         """
         start = self._statement_total()
         result = BatchResult()
-        communities = await self.directory.resolve_communities(
-            self.reader, {(e.platform.value, e.community_id) for e in events}
-        )
+        keys = [(e.platform.value, e.community_id) for e in events]
+        communities = await self.directory.resolve_communities(self.reader, set(keys))
         await self._own(set(communities.values()))
         mine: list[tuple[int, Event]] = []
-        for event in events:
-            community_id = communities[(event.platform.value, event.community_id)]
+        for event, key in zip(events, keys, strict=True):
+            community_id = communities[key]
             if community_id in self.owned:
                 mine.append((community_id, event))
             else:
@@ -268,7 +298,9 @@ class BatchWriter:
     ) -> None:
         """Apply the rules again (without ``duplicates``), on top of what is committed."""
         prepared.duplicates |= duplicates
-        live = [item for item in prepared.items if _key(item) not in prepared.duplicates]
+        live = prepared.items
+        if prepared.duplicates:
+            live = [item for item in live if _key(item) not in prepared.duplicates]
         prepared.computed = await self._compute(live)
         self._pending.update(prepared.computed.after)
         self._pending_earners.update(prepared.computed.earners)
@@ -289,9 +321,9 @@ class BatchWriter:
             result.future += computed.future
             self._remember(computed)
             result.published = [
-                Published(item.community_id, item.event, outcome)
-                for item, outcome in computed.outcomes
-                if outcome.level_changes or outcome.unlocks or outcome.role_changes
+                Published(effects.item.community_id, effects.item.event, effects.published)
+                for effects in computed.effects
+                if effects.published is not None
             ]
         result.statements = self._statement_total() - prepared.start_statements
         return result
@@ -406,6 +438,11 @@ class BatchWriter:
         computed = _Computed(items, before, after, [], earners)
         horizon = self._now() + self.max_future_seconds
         pending = self._pending
+        effects = computed.effects
+        dumps = _compact_json
+        # Most events have no receiver: their context is the same for the whole community
+        # (the earner counts are updated in place), so it is built once per batch.
+        contexts = {c: EventContext(earner_counts=counts) for c, counts in earners.items()}
 
         def state_of(community_id: int, member_id: int) -> MemberState:
             key = (community_id, member_id)
@@ -425,13 +462,14 @@ class BatchWriter:
             community_id = item.community_id
             if event.at > horizon:
                 item.status = "blocked"
-                item.outcome = {"counters": [], "blocked_by": "future_timestamp"}
+                item.outcome = dumps({"counters": [], "blocked_by": "future_timestamp"})
                 computed.future += 1
                 continue
-            actor = state_of(community_id, item.member_id)
+            member_id = item.member_id
+            actor = state_of(community_id, member_id)
             target = item.target_id
             receiver = None
-            if target is not None and target != item.member_id:
+            if target is not None and target != member_id:
                 receiver = state_of(community_id, target)
             # The rules see internal member ids (one member may speak on two platforms).
             core_event = Event(
@@ -439,7 +477,7 @@ class BatchWriter:
                 event.kind,
                 event.platform,
                 event.community_id,
-                str(item.member_id),
+                str(member_id),
                 event.at,
                 event.channel_id,
                 event.channel_type,
@@ -454,13 +492,11 @@ class BatchWriter:
                 event.manual,
             )
             community_earners = earners[community_id]
+            context = contexts[community_id]
+            if receiver is not None:
+                context = EventContext(receiver=receiver, earner_counts=community_earners)
             try:
-                outcome = apply(
-                    actor,
-                    rules[community_id],
-                    core_event,
-                    EventContext(receiver=receiver, earner_counts=community_earners),
-                )
+                outcome = apply(actor, rules[community_id], core_event, context)
             except Exception as exc:  # noqa: BLE001 - a poison event must not sink the batch
                 log.warning(
                     "event rejected by the rules",
@@ -469,11 +505,14 @@ class BatchWriter:
                     error=type(exc).__name__,
                 )
                 item.status = "failed"
-                item.outcome = {"counters": [], "error": f"{type(exc).__name__}: {exc}"[:500]}
+                item.outcome = dumps(
+                    {"counters": [], "error": f"{type(exc).__name__}: {exc}"[:500]}
+                )
                 computed.failed += 1
                 continue
-            after[(community_id, item.member_id)] = outcome.state
-            deltas: list[CounterDelta] = counter_deltas(item.member_id, actor, outcome.state)
+            state = outcome.state
+            after[(community_id, member_id)] = state
+            deltas: list[CounterDelta] = counter_deltas(member_id, actor, state)
             if receiver is not None and outcome.receiver_state is not None and target is not None:
                 after[(community_id, target)] = outcome.receiver_state
                 deltas += counter_deltas(target, receiver, outcome.receiver_state)
@@ -484,11 +523,24 @@ class BatchWriter:
                 item.status = "rewarded" if outcome.ledger else "zero"
             else:
                 item.status = "blocked"
-            item.outcome = {
-                "counters": deltas,
-                "why": [encode_breakdown(b) for b in outcome.breakdowns],
-            }
-            computed.outcomes.append((item, outcome))
+            item.outcome = dumps(
+                {"counters": deltas, "why": [encode_breakdown(b) for b in outcome.breakdowns]}
+            )
+            revoke = event.kind is EventKind.MANUAL_REVOKE
+            published = outcome.level_changes or outcome.unlocks or outcome.role_changes
+            if outcome.ledger or published or outcome.season_rollovers or revoke:
+                effects.append(
+                    _Effects(
+                        item,
+                        outcome.ledger,
+                        outcome.level_changes,
+                        outcome.unlocks,
+                        outcome.season_rollovers,
+                        state.season.season_id,
+                        state.achievements if revoke else None,
+                        outcome if published else None,
+                    )
+                )
         return computed
 
     # --- the transaction -------------------------------------------------------------------
@@ -526,26 +578,27 @@ class BatchWriter:
         if not items:
             return {}
         dumps = _compact_json
-        await self._copy(
-            "COPY stage_events FROM STDIN",
-            [
+        rows = []
+        for item in items:
+            event = item.event
+            # Enums go as they are: psycopg writes a StrEnum as its value.
+            rows.append(
                 (
                     item.index,
                     item.community_id,
-                    item.event.at,
-                    item.event.platform.value,
-                    item.event.event_id,
-                    item.event.kind.value,
+                    event.at,
+                    event.platform,
+                    event.event_id,
+                    event.kind,
                     item.channel_id,
                     item.member_id,
                     item.target_id,
-                    dumps(event_metadata(item.event)),
+                    dumps(event_metadata(event)),
                     item.status,
-                    dumps(item.outcome),
+                    item.outcome,
                 )
-                for item in items
-            ],
-        )
+            )
+        await self._copy("COPY stage_events FROM STDIN", rows)
         self.statements += 1
         cursor = await self.conn.execute(
             "WITH inserted AS (INSERT INTO events (community_id, occurred_at, platform, "
@@ -565,28 +618,30 @@ class BatchWriter:
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
         times: dict[int, datetime] = {}
-        for item, outcome in computed.outcomes:
-            if not outcome.ledger:
+        for effects in computed.effects:
+            if not effects.ledger:
                 continue
+            item = effects.item
             at = item.event.at
             occurred = times.get(at)
             if occurred is None:
                 occurred = times[at] = datetime.fromtimestamp(at, UTC)
             event_id = event_ids[item.index]
-            for entry in outcome.ledger:
-                rows.append(
-                    (
-                        item.community_id,
-                        int(entry.member_id),
-                        entry.currency.value,
-                        entry.delta,
-                        entry.season_id,
-                        entry.season_delta,
-                        entry.reason.value,
-                        event_id,
-                        occurred,
-                    )
+            community_id = item.community_id
+            rows += [
+                (
+                    community_id,
+                    int(entry.member_id),
+                    entry.currency,
+                    entry.delta,
+                    entry.season_id,
+                    entry.season_delta,
+                    entry.reason,
+                    event_id,
+                    occurred,
                 )
+                for entry in effects.ledger
+            ]
         return rows
 
     async def _upsert_derived(self, computed: _Computed) -> None:
@@ -635,19 +690,18 @@ class BatchWriter:
                     # A counter back at zero leaves the state's map; its row must follow.
                     if old.counters.get(counter, (0, 0, 0))[0] == life_n:
                         continue
-                    name = counter.value
-                    counters.append((community_id, member_id, "lifetime", "", name, life_n))
+                    counters.append((community_id, member_id, "lifetime", "", counter, life_n))
                     if season.season_id is not None:
                         counters.append(
-                            (community_id, member_id, "season", season.season_id, name, season_n)
+                            (community_id, member_id, "season", season.season_id, counter, season_n)
                         )
             states.append((community_id, member_id, _compact_json(encode_state(state))))
-        for _item, outcome in computed.outcomes:
-            for rollover in outcome.season_rollovers:
+        for effects in computed.effects:
+            for rollover in effects.season_rollovers:
                 if rollover.from_season is None:
                     continue
                 member_id = int(rollover.member_id)
-                community_id = _item.community_id
+                community_id = effects.item.community_id
                 closed = rollover.closed
                 balances.append(
                     (
@@ -697,9 +751,10 @@ class BatchWriter:
         levels: list[tuple[Any, ...]] = []
         awards: list[tuple[Any, ...]] = []
         revoked: list[tuple[Any, ...]] = []
-        for item, outcome in computed.outcomes:
+        for effects in computed.effects:
+            item = effects.item
             event_id = event_ids[item.index]
-            for change in outcome.level_changes:
+            for change in effects.level_changes:
                 levels.append(
                     (
                         item.community_id,
@@ -710,24 +765,21 @@ class BatchWriter:
                         item.event.at,
                     )
                 )
-            season = outcome.state.season.season_id
-            source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
-            for unlock in outcome.unlocks:
+            for unlock in effects.unlocks:
+                source = "manual" if item.event.kind is EventKind.MANUAL_AWARD else "rule"
                 awards.append(
                     (
                         item.community_id,
                         int(unlock.member_id),
                         unlock.achievement_id,
-                        season,
+                        effects.season_id,
                         source,
                         event_id,
                     )
                 )
-            if item.event.kind is EventKind.MANUAL_REVOKE:
+            if effects.achievements is not None:
                 before = computed.before.get((item.community_id, item.member_id))
-                lost = (before.achievements if before else frozenset()) - (
-                    outcome.state.achievements
-                )
+                lost = (before.achievements if before else frozenset()) - effects.achievements
                 revoked += [(item.community_id, item.member_id, key) for key in lost]
         if levels:
             self.statements += 1
