@@ -12,7 +12,7 @@ import pytest
 
 from townsquare.core.balances import Balances
 from townsquare.core.explain import RewardBreakdown
-from townsquare.core.fast_init import fast_init
+from townsquare.core.fast_init import direct_constructor, fast_init
 from townsquare.core.kinds import Currency, RewardKind
 from townsquare.core.outcomes import LedgerEntry, LedgerReason
 from townsquare.core.state import DayWindow, MemberState, Streak
@@ -123,3 +123,21 @@ def test_only_final_slotted_dataclasses_are_accepted() -> None:
 
     with pytest.raises(TypeError):
         fast_init(NotADataclass)
+
+
+def test_direct_constructor_builds_the_same_objects_as_the_class() -> None:
+    build = direct_constructor(Sample)
+    assert build("a") == Sample("a")
+    assert build("a", 4, {"x": 1}) == Sample("a", 4, {"x": 1})
+    assert build(count=2, name="b") == Sample("b", 2)
+    assert type(build("a")) is Sample
+    assert isinstance(build("a").extra, MappingProxyType)  # the default factory ran
+    built = direct_constructor(Balances)(1, 2)
+    assert built == Balances(1, 2)
+    assert repr(built) == "Balances(xp=1, stars=2, gold=0)"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.xp = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        direct_constructor(Balances)(1, 2, 3, 4)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        build()  # type: ignore[call-arg]

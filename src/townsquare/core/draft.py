@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from townsquare.core.balances import ZERO, Balances
 from townsquare.core.explain import BlockReason, RewardBreakdown
+from townsquare.core.fast_init import direct_constructor
 from townsquare.core.kinds import Counter, Currency
 from townsquare.core.outcomes import (
     AchievementUnlock,
@@ -33,6 +34,14 @@ from townsquare.core.state import (
 )
 
 _XP, _STARS, _GOLD = Currency.XP, Currency.STARS, Currency.GOLD
+# Built for nearly every event, so built through their direct constructors (same
+# signature and result as calling the class; see `fast_init.direct_constructor`).
+_Balances = direct_constructor(Balances)
+_LedgerEntry = direct_constructor(LedgerEntry)
+_Outcome = direct_constructor(Outcome)
+_MemberState = direct_constructor(MemberState)
+_DayWindow = direct_constructor(DayWindow)
+_SeasonStats = direct_constructor(SeasonStats)
 _CURRENCIES = (_XP, _STARS, _GOLD)
 
 
@@ -62,7 +71,7 @@ class Effects:
         self, event_id: str, actor: MemberDraft, receiver: MemberDraft | None = None
     ) -> Outcome:
         """Freeze the drafts and package everything the event caused."""
-        return Outcome(
+        return _Outcome(
             event_id,
             OutcomeStatus.APPLIED,
             actor.freeze(),
@@ -183,32 +192,34 @@ class MemberDraft:
         if not (xp or stars or gold):
             return
         life = self.lifetime
-        self.lifetime = Balances(life.xp + xp, life.stars + stars, life.gold + gold)
+        self.lifetime = _Balances(life.xp + xp, life.stars + stars, life.gold + gold)
         season_id = self.season_id
         in_season = season_id is not None
         if in_season:
             sea = self.season_balances
-            self.season_balances = Balances(sea.xp + xp, sea.stars + stars, sea.gold + gold)
+            self.season_balances = _Balances(sea.xp + xp, sea.stars + stars, sea.gold + gold)
         if daily:
             day = self.day_earned
-            self.day_earned = Balances(day.xp + xp, day.stars + stars, day.gold + gold)
+            self.day_earned = _Balances(day.xp + xp, day.stars + stars, day.gold + gold)
         # One row per currency that changed, in XP, Stars, Gold order (written out rather
         # than looped: this runs for nearly every event).
         ledger = effects.ledger
         member_id = self.member_id
         if xp:
             ledger.append(
-                LedgerEntry(member_id, _XP, xp, xp if in_season else 0, season_id, reason, event_id)
+                _LedgerEntry(
+                    member_id, _XP, xp, xp if in_season else 0, season_id, reason, event_id
+                )
             )
         if stars:
             ledger.append(
-                LedgerEntry(
+                _LedgerEntry(
                     member_id, _STARS, stars, stars if in_season else 0, season_id, reason, event_id
                 )
             )
         if gold:
             ledger.append(
-                LedgerEntry(
+                _LedgerEntry(
                     member_id, _GOLD, gold, gold if in_season else 0, season_id, reason, event_id
                 )
             )
@@ -339,7 +350,7 @@ class MemberDraft:
         origin = self._origin
         season = origin.season
         if self.season_id != season.season_id or self.season_balances is not season.balances:
-            season = SeasonStats(self.season_id, self.season_balances)
+            season = _SeasonStats(self.season_id, self.season_balances)
         today = origin.today
         if (
             self.day != today.day
@@ -347,10 +358,10 @@ class MemberDraft:
             or self.voice_minutes != today.voice_minutes
             or self.reactions_given_to is not today.reactions_given_to
         ):
-            today = DayWindow(
+            today = _DayWindow(
                 self.day, self.day_earned, self.voice_minutes, self.reactions_given_to
             )
-        return MemberState(
+        return _MemberState(
             self.member_id,
             self.level,
             self.lifetime,
