@@ -10,23 +10,24 @@ each, so that was most of what an event cost.
 `fast_init` keeps the class exactly as `dataclass` made it (fields, ``__eq__``,
 ``__hash__``, ``__repr__``, the raising ``__setattr__``, `dataclasses.replace`, what
 mypy sees) and replaces only how an instance comes to be. Each decorated class gets a
-*shape*: a private, plain class with the same ``__slots__`` and no ``__setattr__`` of its
-own. A generated ``__new__`` creates a shape instance, fills its slots with ordinary
+*shape*: a private subclass that adds no slots and restores ordinary ``__setattr__``.
+A generated ``__new__`` creates a shape instance, fills its slots with ordinary
 attribute assignments (which the interpreter specialises into a direct slot store, about
 30 instructions), then turns it into the frozen class with one ``__class__`` assignment.
-Python allows that assignment exactly when both classes have the same memory layout (same
-base, same slot names), which `fast_init` checks once, when the class is decorated. The
+Python allows that assignment because the shape has exactly its parent's memory layout
+(checked once, when the class is decorated); a shape instance never escapes. The
 ``__init__`` is removed, so construction does not assign every field a second time.
+Instances are indistinguishable from before: the same class, attributes, equality, hash
+and repr; assignment still raises `dataclasses.FrozenInstanceError`. Pickling and `copy`
+go through the constructor (see `_reduce`), since ``cls.__new__(cls)`` without
+arguments cannot build a class with required fields.
 
 Measured with valgrind (instructions to build one object, including its deallocation):
-3 fields 3,560 -> 2,900; 13 fields 10,780 -> 4,450; and through `direct_constructor`,
-which skips the generic type call, 3 fields 2,070. ``bench core`` went from 134.6k to
-111.8k instructions per event with the ``__new__``, and to 103.7k with the direct
-constructors at the hot call sites. Instances are indistinguishable
-from before: the same class, attributes, equality, hash and repr; assignment still raises
-`dataclasses.FrozenInstanceError`. Pickling and `copy` go through the constructor (see
-``__reduce__`` below), since ``cls.__new__(cls)`` without arguments cannot build a class
-with required fields.
+3 fields 3,560 -> 2,900; 13 fields 10,780 -> 4,450; through `direct_constructor`, which
+skips the generic type call, 3 fields 2,070. ``bench core`` went from 134.6k to 111.8k
+instructions per event with the ``__new__``, to 103.7k with the direct constructors at
+the hot call sites, and to 101.5k once the shape became a subclass (retyping between
+unrelated classes compares their slot names, for every object).
 
 Only for final classes: a subclass would have a different layout from the shape.
 """
@@ -70,7 +71,20 @@ def fast_init(cls: type[T]) -> type[T]:
     names = tuple(field.name for field in fields(cls))
     if tuple(vars(cls)["__slots__"]) != names or cls.__bases__ != (object,):
         raise TypeError(f"{cls.__name__} must declare only its fields as slots, on object")
-    shape = type(f"_{cls.__name__}Shape", (), {"__slots__": names, "__module__": cls.__module__})
+    # A subclass adding no slots has its parent's layout, so Python accepts the retyping
+    # without comparing slot names (which it would do, per object, for unrelated
+    # classes); plain attribute assignment makes its stores direct slot stores.
+    shape = type(
+        f"_{cls.__name__}Shape",
+        (cls,),
+        {
+            "__slots__": (),
+            "__new__": object.__new__,
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": cls.__module__,
+        },
+    )
     namespace: dict[str, Any] = {"_MISSING": MISSING, "_shape": shape}
     parameters: list[str] = []
     body: list[str] = ["    self = _shape()"]
