@@ -34,6 +34,10 @@ from townsquare.core.state import (
 )
 
 _XP, _STARS, _GOLD = Currency.XP, Currency.STARS, Currency.GOLD
+# Enum members read once: on Python 3.11 ``Enum.MEMBER`` goes through the enum
+# metaclass's ``__getattr__`` hook, ~900 instructions against ~30 for a global.
+_APPLIED, _BLOCKED, _REPLAY = OutcomeStatus.APPLIED, OutcomeStatus.BLOCKED, OutcomeStatus.REPLAY
+_REPLAYED = BlockReason.REPLAY
 # Built for nearly every event, so built through their direct constructors (same
 # signature and result as calling the class; see `fast_init.direct_constructor`).
 _Balances = direct_constructor(Balances)
@@ -73,7 +77,7 @@ class Effects:
         """Freeze the drafts and package everything the event caused."""
         return _Outcome(
             event_id,
-            OutcomeStatus.APPLIED,
+            _APPLIED,
             actor.freeze(),
             receiver.freeze() if receiver is not None else None,
             tuple(self.ledger),
@@ -93,14 +97,8 @@ def blocked_outcome(
     receiver: MemberState | None = None,
 ) -> Outcome:
     """An event that changes nothing: recorded with a zero reward and the reason."""
-    replay = breakdown.blocked_by is BlockReason.REPLAY
-    return Outcome(
-        event_id,
-        OutcomeStatus.REPLAY if replay else OutcomeStatus.BLOCKED,
-        state,
-        receiver,
-        breakdowns=(breakdown,),
-    )
+    status = _REPLAY if breakdown.blocked_by is _REPLAYED else _BLOCKED
+    return _Outcome(event_id, status, state, receiver, breakdowns=(breakdown,))
 
 
 class MemberDraft:
