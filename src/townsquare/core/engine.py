@@ -344,8 +344,8 @@ def _on_manual(
             draft.achievements = draft.achievements - {item.id}
             role_id = item.config.reward.role_id
             if role_id is not None:
-                effects.role_changes.append(
-                    RoleChange(state.member_id, role_id, False, f"achievement:{item.id}")
+                effects.role_changes += (
+                    RoleChange(state.member_id, role_id, False, f"achievement:{item.id}"),
                 )
     changed = draft.lifetime.minus(before)
     effects.breakdowns.insert(
