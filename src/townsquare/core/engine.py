@@ -39,7 +39,7 @@ from townsquare.core.quality import message_quality
 from townsquare.core.reactions import on_reaction_added, on_reaction_removed
 from townsquare.core.state import MemberState
 
-#: One per rewarded event: see `fast_init.direct_constructor`.
+#: One per event, rewarded or blocked: see `fast_init.direct_constructor`.
 _RewardBreakdown = direct_constructor(RewardBreakdown)
 
 Handler = Callable[[MemberState, CommunityRules, Event, EventContext], Outcome]
@@ -67,7 +67,7 @@ def apply(
 def _blocked(
     state: MemberState, rules: CommunityRules, event: Event, kind: RewardKind, reason: BlockReason
 ) -> Outcome:
-    breakdown = RewardBreakdown(state.member_id, kind, rules.base[kind], blocked_by=reason)
+    breakdown = _RewardBreakdown(state.member_id, kind, rules.base[kind], blocked_by=reason)
     return blocked_outcome(state, event.event_id, breakdown)
 
 
