@@ -11,9 +11,10 @@ from types import MappingProxyType
 import pytest
 
 from townsquare.core.balances import Balances
+from townsquare.core.events import Event, ManualMeta, MessageMeta, VoiceMeta
 from townsquare.core.explain import RewardBreakdown
 from townsquare.core.fast_init import direct_constructor, fast_init
-from townsquare.core.kinds import Currency, RewardKind
+from townsquare.core.kinds import Currency, EventKind, Platform, RewardKind
 from townsquare.core.outcomes import LedgerEntry, LedgerReason
 from townsquare.core.state import DayWindow, MemberState, Streak
 
@@ -141,3 +142,24 @@ def test_direct_constructor_builds_the_same_objects_as_the_class() -> None:
         direct_constructor(Balances)(1, 2, 3, 4)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         build()  # type: ignore[call-arg]
+
+
+def test_events_keep_keyword_construction_and_replace() -> None:
+    event = Event(
+        event_id="e1",
+        kind=EventKind.VOICE_SEGMENT,
+        platform=Platform.DISCORD,
+        community_id="c",
+        member_id="m",
+        at=10,
+        voice=VoiceMeta(minutes=5),
+        manual=ManualMeta(Balances(1)),
+        message=MessageMeta(length=3),
+    )
+    voice = VoiceMeta(minutes=5)
+    moved = dataclasses.replace(event, at=20, voice=dataclasses.replace(voice, afk=True))
+    assert moved.at == 20
+    assert moved.voice == VoiceMeta(5, afk=True)
+    assert moved.message is event.message
+    assert dataclasses.replace(moved, at=10, voice=VoiceMeta(5)) == event
+    assert pickle.loads(pickle.dumps(event)) == event
