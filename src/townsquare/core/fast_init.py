@@ -65,7 +65,7 @@ def direct_constructor(cls: type[T]) -> type[T]:
 
 
 def fast_init(cls: type[T]) -> type[T]:
-    """Give a frozen slotted dataclass a ``__new__`` that fills a mutable twin's slots."""
+    """Give a frozen slotted dataclass a ``__new__`` that fills a mutable shape, then retypes it."""
     if not is_dataclass(cls) or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__} must be a slotted dataclass")
     names = tuple(field.name for field in fields(cls))
@@ -73,7 +73,8 @@ def fast_init(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__} must declare only its fields as slots, on object")
     # A subclass adding no slots has its parent's layout, so Python accepts the retyping
     # without comparing slot names (which it would do, per object, for unrelated
-    # classes); plain attribute assignment makes its stores direct slot stores.
+    # classes); plain attribute assignment makes its stores direct slot stores, and
+    # object's ``__new__`` keeps ``_shape()`` from calling the generated one.
     shape = type(
         f"_{cls.__name__}Shape",
         (cls,),
