@@ -29,6 +29,7 @@ from townsquare.core.draft import Effects, MemberDraft, blocked_outcome
 from townsquare.core.errors import EngineInputError
 from townsquare.core.events import Event, MessageMeta
 from townsquare.core.explain import BlockReason, QualityBreakdown, RewardBreakdown
+from townsquare.core.fast_init import direct_constructor
 from townsquare.core.fixed_point import ONE
 from townsquare.core.kinds import Counter, Currency, EventKind, RewardKind
 from townsquare.core.multipliers import channel_factor, no_reward_block, role_factor
@@ -37,6 +38,9 @@ from townsquare.core.progression import credited_currencies, settle, unlock
 from townsquare.core.quality import message_quality
 from townsquare.core.reactions import on_reaction_added, on_reaction_removed
 from townsquare.core.state import MemberState
+
+#: One per event, rewarded or blocked: see `fast_init.direct_constructor`.
+_RewardBreakdown = direct_constructor(RewardBreakdown)
 
 Handler = Callable[[MemberState, CommunityRules, Event, EventContext], Outcome]
 
@@ -63,7 +67,7 @@ def apply(
 def _blocked(
     state: MemberState, rules: CommunityRules, event: Event, kind: RewardKind, reason: BlockReason
 ) -> Outcome:
-    breakdown = RewardBreakdown(state.member_id, kind, rules.base[kind], blocked_by=reason)
+    breakdown = _RewardBreakdown(state.member_id, kind, rules.base[kind], blocked_by=reason)
     return blocked_outcome(state, event.event_id, breakdown)
 
 
@@ -117,7 +121,7 @@ def _activity_reward(
     granted, caps = apply_daily_caps(rules, draft.day_earned, computed)
     draft.credit(granted, LedgerReason.ACTIVITY, event.event_id, effects, daily=True)
     effects.breakdowns.append(
-        RewardBreakdown(
+        _RewardBreakdown(
             draft.member_id,
             kind,
             base,
@@ -340,8 +344,8 @@ def _on_manual(
             draft.achievements = draft.achievements - {item.id}
             role_id = item.config.reward.role_id
             if role_id is not None:
-                effects.role_changes.append(
-                    RoleChange(state.member_id, role_id, False, f"achievement:{item.id}")
+                effects.role_changes += (
+                    RoleChange(state.member_id, role_id, False, f"achievement:{item.id}"),
                 )
     changed = draft.lifetime.minus(before)
     effects.breakdowns.insert(

@@ -56,15 +56,15 @@ def unlock(
     """Record an unlock (already added to the draft's set) and pay its rewards."""
     config = item.config
     member_id = draft.member_id
-    effects.unlocks.append(
+    effects.unlocks += (
         AchievementUnlock(
             member_id, achievement_id, config.name, config.category, config.rarity, config.hidden
-        )
+        ),
     )
-    effects.announcements.append(
+    effects.announcements += (
         Announcement(
             AnnouncementKind.ACHIEVEMENT_UNLOCKED, member_id, achievement_id=achievement_id
-        )
+        ),
     )
     reward = config.reward
     draft.credit(
@@ -75,8 +75,8 @@ def unlock(
         daily=False,
     )
     if reward.role_id is not None:
-        effects.role_changes.append(
-            RoleChange(member_id, reward.role_id, True, f"achievement:{achievement_id}")
+        effects.role_changes += (
+            RoleChange(member_id, reward.role_id, True, f"achievement:{achievement_id}"),
         )
 
 
@@ -94,8 +94,8 @@ def _update_level(
             Balances(gold=bonus), LedgerReason.LEVEL_UP_BONUS, event_id, effects, daily=False
         )
     if target > old:
-        effects.announcements.append(
-            Announcement(AnnouncementKind.LEVEL_UP, draft.member_id, level=target)
+        effects.announcements += (
+            Announcement(AnnouncementKind.LEVEL_UP, draft.member_id, level=target),
         )
     return True
 
@@ -137,13 +137,13 @@ def settle(
             break
         counters, currencies, streak = (), _REWARD_CURRENCIES, False
     if draft.level != start_level:
-        effects.level_changes.append(LevelChange(draft.member_id, start_level, draft.level))
+        effects.level_changes += (LevelChange(draft.member_id, start_level, draft.level),)
         if rules.levels.level_roles:
             before = level_roles_held(rules.levels, start_level)
             after = level_roles_held(rules.levels, draft.level)
-            effects.role_changes.extend(
+            effects.role_changes += tuple(
                 RoleChange(draft.member_id, role, True, "level") for role in sorted(after - before)
             )
-            effects.role_changes.extend(
+            effects.role_changes += tuple(
                 RoleChange(draft.member_id, role, False, "level") for role in sorted(before - after)
             )
