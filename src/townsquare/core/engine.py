@@ -45,6 +45,9 @@ _RewardBreakdown = direct_constructor(RewardBreakdown)
 Handler = Callable[[MemberState, CommunityRules, Event, EventContext], Outcome]
 
 _NO_MESSAGE = MessageMeta()
+_MESSAGE_KIND = RewardKind.MESSAGE
+_ACTIVITY = LedgerReason.ACTIVITY
+_MESSAGES_COUNTER = Counter.MESSAGES
 _MESSAGES = (Counter.MESSAGES,)
 _VOICE = (Counter.VOICE_SEGMENTS, Counter.VOICE_MINUTES)
 
@@ -119,7 +122,7 @@ def _activity_reward(
         factors = (channel.value, role.value, quality)
     computed = _computed(rules, kind, base, units, factors)
     granted, caps = apply_daily_caps(rules, draft.day_earned, computed)
-    draft.credit(granted, LedgerReason.ACTIVITY, event.event_id, effects, daily=True)
+    draft.credit(granted, _ACTIVITY, event.event_id, effects, daily=True)
     effects.breakdowns.append(
         _RewardBreakdown(
             draft.member_id,
@@ -170,11 +173,11 @@ def _on_message(
     block = no_reward_block(rules, event, event.roles)
     if block is None:
         if on_cooldown(rules, state.last_rewarded_at, event):
-            return _blocked(state, rules, event, RewardKind.MESSAGE, BlockReason.COOLDOWN)
+            return _blocked(state, rules, event, _MESSAGE_KIND, BlockReason.COOLDOWN)
         if rules.duplicate_window and is_duplicate(
             rules, state.recent_fingerprints, meta.fingerprint
         ):
-            return _blocked(state, rules, event, RewardKind.MESSAGE, BlockReason.DUPLICATE)
+            return _blocked(state, rules, event, _MESSAGE_KIND, BlockReason.DUPLICATE)
     effects = Effects()
     draft = MemberDraft(state)
     day = rules.day_of(event.at)
@@ -186,7 +189,7 @@ def _on_message(
             draft,
             rules,
             event,
-            RewardKind.MESSAGE,
+            _MESSAGE_KIND,
             effects,
             quality=quality,
             quality_breakdown=quality_breakdown,
@@ -197,13 +200,13 @@ def _on_message(
         effects.breakdowns.append(
             RewardBreakdown(
                 state.member_id,
-                RewardKind.MESSAGE,
-                rules.base[RewardKind.MESSAGE],
+                _MESSAGE_KIND,
+                rules.base[_MESSAGE_KIND],
                 blocked_by=block,
             )
         )
     draft.remember_fingerprint(meta.fingerprint, rules.duplicate_window)
-    draft.count(Counter.MESSAGES)
+    draft.count(_MESSAGES_COUNTER)
     streak = draft.mark_active(day)
     currencies = credited_currencies(granted) if granted else ()
     return _finish(draft, rules, event, context, effects, _MESSAGES, currencies, streak)
