@@ -23,19 +23,21 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from townsquare.bench.scratch import scratch_database
 from townsquare.config.settings import DatabaseSettings
 from townsquare.errors import SchemaError
 from townsquare.store import migrate
 from townsquare.store.engine import (
     create_db_engine,
     create_sync_engine,
+    libpq_url,
     translate_errors,
     translate_errors_sync,
 )
@@ -50,10 +52,6 @@ _SEASON = "bench-season"
 _BOT_EVERY = 200  # 0.5% bots
 _LEFT_EVERY = 50  # 2% left
 _SEASON_EVERY = 3
-
-
-def _psycopg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _zipf_value(rng: random.Random, scale: float) -> int:
@@ -78,7 +76,7 @@ def _balance_rows(members: int, seed: int, first_id: int) -> Iterator[tuple[Any,
 def _load(url: str, members: int, seed: int) -> int:
     """Create the scratch community and its members and balances; return its id."""
     slug = f"bench-leaderboard-{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_psycopg_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         community_id = conn.execute(
             "INSERT INTO communities (slug, name) VALUES (%s, %s) RETURNING id",
             (slug, "leaderboard bench (scratch)"),
@@ -104,7 +102,7 @@ def _load(url: str, members: int, seed: int) -> int:
             for row in _balance_rows(members, seed, first_id=1):
                 copy.write_row((cid, *row))
         conn.commit()
-    with psycopg.connect(_psycopg_url(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) members")
         conn.execute("VACUUM (ANALYZE) balances")
         conn.execute("VACUUM (ANALYZE) balance_counts")
@@ -113,7 +111,7 @@ def _load(url: str, members: int, seed: int) -> int:
 
 def _delete(url: str, community_id: int) -> None:
     """Remove the scratch community: balances first (one statement, not a cascade per row)."""
-    with psycopg.connect(_psycopg_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         conn.execute("DELETE FROM balances WHERE community_id = %s", (community_id,))
         conn.execute("DELETE FROM members WHERE community_id = %s", (community_id,))
         conn.execute("DELETE FROM communities WHERE id = %s", (community_id,))
@@ -227,25 +225,13 @@ def run_in_scratch_database(
     Without the right to create databases, it falls back to a scratch community in the
     database at ``server_url`` (whose schema must be current), deleted afterwards.
     """
-    name = f"townsquare_bench_{uuid.uuid4().hex[:12]}"
-    scratch_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    with translate_errors_sync(server_url, settings):
+    with translate_errors_sync(server_url, settings), ExitStack() as stack:
         try:
-            with psycopg.connect(_psycopg_url(server_url), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
+            scratch_url = stack.enter_context(scratch_database(server_url, settings))
         except psycopg.errors.InsufficientPrivilege:
             _require_current_schema(server_url, settings)
             return run_leaderboard_bench(server_url, members, seed)
-        try:
-            engine = create_sync_engine(scratch_url, settings)
-            try:
-                migrate.upgrade(engine)
-            finally:
-                engine.dispose()
-            return run_leaderboard_bench(scratch_url, members, seed, delete_after=False)
-        finally:
-            with psycopg.connect(_psycopg_url(server_url), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return run_leaderboard_bench(scratch_url, members, seed, delete_after=False)
 
 
 def _require_current_schema(url: str, settings: DatabaseSettings) -> None:

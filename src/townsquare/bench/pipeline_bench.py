@@ -24,46 +24,15 @@ import asyncio
 import resource
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy.engine import make_url
-
+from townsquare.bench.scratch import scratch_database
 from townsquare.config.settings import DatabaseSettings, PipelineSettings
 from townsquare.core import Event
 from townsquare.pipeline.demo import install_communities
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.simulator import SimulationSpec, Simulator
-from townsquare.store import migrate
-from townsquare.store.engine import create_sync_engine
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A migrated database of its own on the server, dropped afterwards."""
-    name = f"townsquare_bench_{uuid.uuid4().hex[:10]}"
-    admin = _libpq(server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = create_sync_engine(url, DatabaseSettings())
-        try:
-            migrate.upgrade(engine)
-        finally:
-            engine.dispose()
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _generate(simulator: Simulator, count: int) -> list[Event]:

@@ -17,21 +17,17 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy.engine import make_url
 
 from townsquare.core import Platform
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.simulator import Simulator
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from townsquare.store.engine import libpq_url
 
 
 def install_communities(url: str, simulator: Simulator) -> dict[str, int]:
     """Create (or find) the simulated communities with their configuration; ids by slug."""
     ids: dict[str, int] = {}
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         for external_id, config in simulator.configs().items():
             platform = Platform.LINE if external_id.startswith("line-") else Platform.DISCORD
             row = conn.execute(

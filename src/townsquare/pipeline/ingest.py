@@ -45,7 +45,7 @@ from townsquare.pipeline.writer import (
     Redo,
     RulesSource,
 )
-from townsquare.store.engine import display_url
+from townsquare.store.engine import display_url, libpq_url
 
 log = structlog.get_logger(__name__)
 
@@ -88,17 +88,10 @@ class PipelineFigures:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _conninfo(url: str) -> str:
-    """libpq conninfo for a SQLAlchemy-style URL."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def connect_writer(url: str, settings: DatabaseSettings) -> Connection:
     """The writer's own connection (outside the pool: it holds session advisory locks)."""
     return await psycopg.AsyncConnection.connect(
-        _conninfo(url),
+        libpq_url(url),
         autocommit=True,
         connect_timeout=settings.connect_timeout,
         options=f"-c statement_timeout={settings.statement_timeout_ms}",
