@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from townsquare.config.settings import DatabaseSettings
 from townsquare.store import migrate
 from townsquare.store.embedded import EmbeddedPostgres
-from townsquare.store.engine import create_db_engine, create_sync_engine
+from townsquare.store.engine import create_db_engine, create_sync_engine, libpq_url
 from townsquare.store.notify import TownsquareSession
 
 TEST_DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"
@@ -34,10 +34,6 @@ TEST_DATABASE_URL_ENV = "TOWNSQUARE_TEST_DATABASE_URL"
 
 def _with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
-def _admin_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +55,13 @@ def create_database(postgres_server: str) -> Iterator[Callable[[], str]]:
 
     def create() -> str:
         name = f"townsquare_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_admin_url(postgres_server), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(postgres_server), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
         created.append(name)
         return _with_database(postgres_server, name)
 
     yield create
-    with psycopg.connect(_admin_url(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(postgres_server), autocommit=True) as conn:
         for name in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -109,10 +105,10 @@ def migrated_database(postgres_server: str, migrated_template: str) -> Iterator[
     Copied from a template, which is much faster than migrating; dropped afterwards.
     """
     name = f"townsquare_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_url(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(postgres_server), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     yield _with_database(postgres_server, name)
-    with psycopg.connect(_admin_url(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(postgres_server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

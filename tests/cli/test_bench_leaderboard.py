@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from townsquare.bench.leaderboard_bench import run_leaderboard_bench
 from townsquare.store.embedded import EmbeddedPostgres
+from townsquare.store.engine import libpq_url
 
 
 def test_bench_leaderboard_prints_a_table_writes_the_figures_and_leaves_nothing_behind(
@@ -50,7 +50,6 @@ def test_bench_in_an_existing_database_deletes_its_scratch_community(database_ur
     figures = run_leaderboard_bench(database_url, members=300, repeats=3)
 
     assert figures["rank_median_p50_ms"] > 0
-    url = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(libpq_url(database_url)) as conn:
         left = conn.execute("SELECT count(*) FROM communities WHERE slug LIKE 'bench-%'")
         assert left.fetchone() == (0,)

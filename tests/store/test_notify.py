@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from townsquare.errors import NotifyRejected
-from townsquare.store.engine import create_session_factory
+from townsquare.store.engine import create_session_factory, libpq_url
 from townsquare.store.notify import (
     MAX_PAYLOAD_BYTES,
     NotifyChannel,
@@ -23,8 +22,9 @@ CHANNEL = NotifyChannel.CONFIG
 
 @pytest.fixture
 async def listener(database_url: str) -> AsyncIterator[psycopg.AsyncConnection[object]]:
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(
+        libpq_url(database_url), autocommit=True
+    ) as conn:
         await conn.execute(f"LISTEN {CHANNEL}")
         yield conn
 
