@@ -11,15 +11,14 @@ leaves no half-known ids in the caches.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import psycopg
 
-from townsquare.core import ChannelType, Event
+from townsquare.core import ChannelType
+from townsquare.pipeline.lru import LruMap
 
-_K = TypeVar("_K")
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -38,32 +37,6 @@ _CHANNEL_TYPES = {
 }
 
 
-class LruMap(Generic[_K]):
-    """A bounded map of keys to ids, least recently used evicted first."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[_K, int] = OrderedDict()
-
-    def get(self, key: _K) -> int | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: _K, value: int) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-
 CommunityKey = tuple[str, str]  # (platform, external id)
 MemberKey = tuple[int, str, str]  # (community id, platform, external user id)
 ChannelKey = tuple[int, str, str]  # (community id, platform, external channel id)
@@ -79,29 +52,16 @@ class Directory:
     """Resolves (and creates) the internal ids of a batch; owned by one writer."""
 
     def __init__(self, capacity: int = 500_000) -> None:
-        self.communities: LruMap[CommunityKey] = LruMap(max(capacity // 100, 1000))
-        self.members: LruMap[MemberKey] = LruMap(capacity)
-        self.channels: LruMap[ChannelKey] = LruMap(max(capacity // 10, 1000))
+        self.communities: LruMap[CommunityKey, int] = LruMap(max(capacity // 100, 1000))
+        self.members: LruMap[MemberKey, int] = LruMap(capacity)
+        self.channels: LruMap[ChannelKey, int] = LruMap(max(capacity // 10, 1000))
         self.statements = 0
-
-    def clear(self) -> None:
-        """Forget everything (after a reconnect another writer may have created ids)."""
-        self.communities.clear()
-        self.members.clear()
-        self.channels.clear()
 
     async def resolve_communities(
         self, conn: Connection, keys: Iterable[CommunityKey]
     ) -> dict[CommunityKey, int]:
         """Community ids for (platform, external id), linking new ones to new communities."""
-        found: dict[CommunityKey, int] = {}
-        missing: list[CommunityKey] = []
-        for key in set(keys):
-            known = self.communities.get(key)
-            if known is None:
-                missing.append(key)
-            else:
-                found[key] = known
+        found, missing = self.communities.split(set(keys))
         if missing:
             async with conn.transaction():
                 for platform, external_id in missing:
@@ -146,14 +106,7 @@ class Directory:
         self, conn: Connection, keys: Iterable[MemberKey]
     ) -> dict[MemberKey, int]:
         """Member ids for platform accounts; unknown accounts become new members."""
-        found: dict[MemberKey, int] = {}
-        missing: list[MemberKey] = []
-        for key in set(keys):
-            known = self.members.get(key)
-            if known is None:
-                missing.append(key)
-            else:
-                found[key] = known
+        found, missing = self.members.split(set(keys))
         if not missing:
             return found
         async with conn.transaction():
@@ -208,14 +161,7 @@ class Directory:
         wanted: dict[ChannelKey, ChannelType],
     ) -> dict[ChannelKey, int]:
         """Channel ids for platform channels; unknown ones are created with their type."""
-        found: dict[ChannelKey, int] = {}
-        missing: list[ChannelKey] = []
-        for key in wanted:
-            known = self.channels.get(key)
-            if known is None:
-                missing.append(key)
-            else:
-                found[key] = known
+        found, missing = self.channels.split(wanted)
         if not missing:
             return found
         self.statements += 2
@@ -244,12 +190,3 @@ class Directory:
             found[key] = int(channel_id)
             self.channels.put(key, found[key])
         return found
-
-
-def member_keys(community_id: int, event: Event) -> list[MemberKey]:
-    """The platform accounts an event names (actor and, for reactions, the author)."""
-    platform = event.platform.value
-    keys = [(community_id, platform, event.member_id)]
-    if event.target_member_id is not None:
-        keys.append((community_id, platform, event.target_member_id))
-    return keys

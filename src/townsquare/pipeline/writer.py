@@ -20,7 +20,6 @@ batch goes on.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from townsquare.core import (
 )
 from townsquare.core.outcomes import AchievementUnlock, LedgerEntry, LevelChange, SeasonRollover
 from townsquare.pipeline.directory import ChannelKey, Connection, Directory, MemberKey
+from townsquare.pipeline.lru import LruMap
 from townsquare.pipeline.outcome_doc import (
     CounterDelta,
     counter_deltas,
@@ -84,31 +84,11 @@ class BatchResult:
     published: list[Published] = field(default_factory=list)
 
 
-class _StateCache:
-    """A bounded LRU of member states of one owned community."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.items: OrderedDict[int, MemberState] = OrderedDict()
-
-    def get(self, member_id: int) -> MemberState | None:
-        state = self.items.get(member_id)
-        if state is not None:
-            self.items.move_to_end(member_id)
-        return state
-
-    def put(self, member_id: int, state: MemberState) -> None:
-        self.items[member_id] = state
-        self.items.move_to_end(member_id)
-        if len(self.items) > self.capacity:
-            self.items.popitem(last=False)
-
-
 @dataclass(slots=True)
 class _Owned:
     """What the writer keeps for a community it owns."""
 
-    states: _StateCache
+    states: LruMap[int, MemberState]
     earners: dict[str, int]
 
 
@@ -242,10 +222,6 @@ class BatchWriter:
         self.statements = 0
         self._staged = False
 
-    @property
-    def owned_communities(self) -> list[int]:
-        return sorted(self.owned)
-
     async def release(self) -> None:
         """Give up every community (a clean stop, so another writer takes over at once)."""
         if self.owned and not self.reader.closed:
@@ -342,7 +318,7 @@ class BatchWriter:
         for community_id, got in await cursor.fetchall():
             if got:
                 self.owned[community_id] = _Owned(
-                    _StateCache(self.state_cache), await self._earners(community_id)
+                    LruMap(self.state_cache), await self._earners(community_id)
                 )
                 log.info("community owned", community=community_id)
 
@@ -574,6 +550,14 @@ class BatchWriter:
             for row in rows:
                 await copy.write_row(row)
 
+    async def _upsert_staged(
+        self, stage: str, rows: list[tuple[Any, ...]], upsert: str, params: tuple[Any, ...] = ()
+    ) -> None:
+        """COPY ``rows`` into the staging table ``stage``, then move them with ``upsert``."""
+        await self._copy(f"COPY {stage} FROM STDIN", rows)
+        self.statements += 1
+        await self.conn.execute(upsert, params)
+
     async def _insert_events(self, items: list[_Item]) -> dict[int, int]:
         if not items:
             return {}
@@ -718,28 +702,28 @@ class BatchWriter:
             # One row per key: a rollover row and a later state row of the same season.
             unique = {(r[0], r[1], r[2]): r for r in balances}
             rows = list(unique.values())
-            await self._copy("COPY stage_balances FROM STDIN", rows)
-            self.statements += 1
-            await self.conn.execute(
+            await self._upsert_staged(
+                "stage_balances",
+                rows,
                 "INSERT INTO balances (community_id, season, member_id, xp, stars, gold, level) "
                 "SELECT * FROM stage_balances "
                 "ON CONFLICT (community_id, season, member_id) DO UPDATE SET xp = excluded.xp, "
                 "stars = excluded.stars, gold = excluded.gold, level = excluded.level, "
-                "updated_at = now()"
+                "updated_at = now()",
             )
         if counters:
-            await self._copy("COPY stage_counters FROM STDIN", counters)
-            self.statements += 1
-            await self.conn.execute(
+            await self._upsert_staged(
+                "stage_counters",
+                counters,
                 "INSERT INTO counters (community_id, member_id, period, period_key, name, value) "
                 "SELECT * FROM stage_counters "
                 "ON CONFLICT (community_id, member_id, period, period_key, name) "
-                "DO UPDATE SET value = excluded.value"
+                "DO UPDATE SET value = excluded.value",
             )
         if states:
-            await self._copy("COPY stage_states FROM STDIN", states)
-            self.statements += 1
-            await self.conn.execute(
+            await self._upsert_staged(
+                "stage_states",
+                states,
                 "INSERT INTO member_states (community_id, member_id, state, format) "
                 "SELECT c, m, state, %s FROM stage_states "
                 "ON CONFLICT (community_id, member_id) DO UPDATE "
