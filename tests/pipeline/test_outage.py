@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.test_pipeline import (
-    assert_matches,
-    balances_by_user,
-    expected,
-    ledger_by_user,
+    assert_rules_applied,
     query,
     random_events,
     settings,
@@ -84,7 +81,7 @@ async def test_an_outage_spools_and_replays_without_loss_or_doubling(
         await pipeline.stop()
     (count,) = (await query(url, "SELECT count(*) FROM events"))[0]
     assert count == len(events)
-    assert_matches(expected(events), await balances_by_user(url), await ledger_by_user(url))
+    await assert_rules_applied(url, events)
 
 
 async def test_a_full_spool_pushes_back_instead_of_dropping(

@@ -109,6 +109,11 @@ def assert_matches(
         assert ledger.get(user, (0, 0, 0)) == (life.xp, life.stars, life.gold)
 
 
+async def assert_rules_applied(url: str, events: list[Event]) -> None:
+    """Balances and ledger equal the rules applied to ``events`` one at a time, in order."""
+    assert_matches(expected(events), await balances_by_user(url), await ledger_by_user(url))
+
+
 async def test_a_batch_lands_with_ledger_balances_counters_and_state(
     pipeline: Pipeline, migrated_database: str
 ) -> None:
@@ -156,11 +161,7 @@ async def test_results_equal_the_rules_applied_one_at_a_time(
 ) -> None:
     events = random_events(seed, 300)
     await feed(pipeline, events)
-    assert_matches(
-        expected(events),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, events)
 
 
 async def test_redeliveries_are_counted_once(pipeline: Pipeline, migrated_database: str) -> None:
@@ -171,11 +172,7 @@ async def test_redeliveries_are_counted_once(pipeline: Pipeline, migrated_databa
     (count,) = (await query(migrated_database, "SELECT count(*) FROM events"))[0]
     assert count == len(events)
     assert pipeline.figures.duplicates == 100
-    assert_matches(
-        expected(events),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, events)
 
 
 async def test_out_of_order_events_are_each_recorded_once(
@@ -189,11 +186,7 @@ async def test_out_of_order_events_are_each_recorded_once(
     assert count == len(events)
     # Whatever order they came in, the ledger and the balances agree, and match the rules
     # applied in the order of arrival.
-    assert_matches(
-        expected(shuffled),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, shuffled)
 
 
 async def test_future_events_are_recorded_but_not_rewarded(
@@ -371,11 +364,7 @@ async def test_ingest_many_waits_for_room_and_keeps_the_order(
     finally:
         await pipeline.stop()
     # In the order given: the same results as the rules applied one event at a time.
-    assert_matches(
-        expected(events),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, events)
 
 
 async def test_ingest_many_equals_ingest_one_by_one(
@@ -387,11 +376,7 @@ async def test_ingest_many_equals_ingest_one_by_one(
     await pipeline.ingest_many(events[120:])
     await pipeline.flush()
     assert pipeline.figures.committed_events == len(events)
-    assert_matches(
-        expected(events),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, events)
 
 
 async def test_ingest_many_after_stop_is_refused(migrated_database: str, tmp_path: Path) -> None:
@@ -445,8 +430,4 @@ async def test_redeliveries_between_overlapping_batches_are_recomputed(
     (count,) = (await query(migrated_database, "SELECT count(*) FROM events"))[0]
     assert count == len(events)
     order = events[:120] + [e for e in mixed if e not in events[60:120]] + events[180:]
-    assert_matches(
-        expected(order),
-        await balances_by_user(migrated_database),
-        await ledger_by_user(migrated_database),
-    )
+    await assert_rules_applied(migrated_database, order)
