@@ -77,7 +77,9 @@ def test_kill_9_mid_import_then_import_again_counts_every_event_once(
         assert balances.get(member, (0, 0, 0, 0))[:3] == (life.xp, life.stars, life.gold)
 
 
-def test_a_bad_line_is_named_with_its_file_and_number(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_bad_line_is_named_with_its_file_and_number(
+    env: dict[str, str], migrated_database: str, tmp_path: Path
+) -> None:
     history = tmp_path / "bad.jsonl"
     good: dict[str, object] = {"event_id": "1", "kind": "message", "platform": "discord"}
     good |= {"community_id": "g", "member_id": "u", "at": 1_767_225_600}
@@ -86,6 +88,7 @@ def test_a_bad_line_is_named_with_its_file_and_number(env: dict[str, str], tmp_p
     assert result.returncode == 2
     assert "bad.jsonl:2: kind: 'shout' is not one of" in result.stderr
     assert "Traceback" not in result.stderr
+    assert count_events(migrated_database) == 0  # the good first line was not imported either
 
 
 def test_csv_events_import(env: dict[str, str], migrated_database: str, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +34,12 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 
 
-def _run(settings: Settings, events: Iterator[Event]) -> None:
+def _run(settings: Settings, read: Callable[[], Iterator[Event]]) -> None:
+    """Check the whole file first, then import it: a bad line anywhere writes nothing."""
+    for _event in read():
+        pass
+    events = read()
+
     async def feed() -> tuple[int, float]:
         started = time.perf_counter()
         count = 0
@@ -71,7 +76,7 @@ def events(
     already in the lake are skipped, so a file can be imported again after an interruption.
     """
     settings = state(ctx).settings()
-    _run(settings, read_events(path))
+    _run(settings, lambda: read_events(path))
 
 
 @import_app.command("balances")
@@ -94,5 +99,9 @@ def balances(
     """
     settings = state(ctx).settings()
     when = at if at is not None else int(path.stat().st_mtime) if path.is_file() else 0
-    rows = read_opening_balances(path)
-    _run(settings, opening_balance_events(path, rows, platform, community, when))
+    _run(
+        settings,
+        lambda: opening_balance_events(
+            path, read_opening_balances(path), platform, community, when
+        ),
+    )
