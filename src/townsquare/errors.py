@@ -62,3 +62,49 @@ class NotifyRejected(TownsquareError):
     """A NOTIFY was refused before it reached PostgreSQL (unknown channel, payload too large)."""
 
     code = "notify_rejected"
+
+
+class NotFound(TownsquareError):
+    """The community, member, rule or entry named does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConfigInvalid(TownsquareError):
+    """A community configuration change failed validation; nothing was changed.
+
+    ``errors`` lists each problem with its location in the configuration document
+    (``("multipliers", "channel_rules", 3, "multiplier")``), so an editor can show the
+    message next to the field.
+    """
+
+    status = 422
+    code = "config_invalid"
+
+    def __init__(self, errors: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.errors = errors
+        listed = "; ".join(f"{_dotted(loc) or 'config'}: {message}" for loc, message in errors)
+        super().__init__(f"The configuration is not valid: {listed}")
+
+
+class ConfigConflict(TownsquareError):
+    """An edit was based on a version of a configuration section that is no longer current."""
+
+    status = 409
+    code = "config_conflict"
+
+    def __init__(self, message: str, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class IdempotencyConflict(TownsquareError):
+    """An idempotency key was reused for a different request."""
+
+    status = 409
+    code = "idempotency_conflict"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")

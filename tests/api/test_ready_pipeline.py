@@ -76,3 +76,45 @@ async def _feed(pipeline: Pipeline) -> None:
     for index in range(1_000_000):
         event = message(f"e{index}", at=T0 + index)
         await pipeline.ingest(dataclasses.replace(event, roles=padding))
+
+
+async def test_ready_shows_the_config_listener(migrated_database: str, tmp_path: Path) -> None:
+    settings = load_settings(pipeline={"spool_dir": str(tmp_path / "spool")})
+    async with Pipeline(migrated_database, settings.pipeline, settings.database) as pipeline:
+        response = await _ready(migrated_database, pipeline)
+    assert response.status_code == 200, response.text
+    check = response.json()["checks"]["config"]
+    assert check["ok"] is True
+    assert check["state"] == "listening"
+    assert check["attempts"] == 0
+    assert check["staleness_s"] == 0.0
+
+
+async def test_a_stale_config_cache_makes_the_process_unready(tmp_path: Path) -> None:
+    # PostgreSQL was never reachable: the breaker opens and the cache has never been fresh.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"postgresql://app@127.0.0.1:{probe.getsockname()[1]}/townsquare"
+    settings = load_settings(
+        database={"connect_timeout": 1},
+        pipeline={"spool_dir": str(tmp_path / "spool")},
+        cache={"reconnect_attempts": 1, "poll_seconds": 0.1},
+    )
+    pipeline = Pipeline(url, settings.pipeline, settings.database, cache_settings=settings.cache)
+    await pipeline.start()
+    try:
+        cache = pipeline.config_cache
+        assert cache is not None
+        async with asyncio.timeout(30):
+            while not cache.readiness()["breaker_open"]:  # noqa: ASYNC110 - observing
+                await asyncio.sleep(0.05)
+        response = await _ready(url, pipeline)
+    finally:
+        await pipeline.stop()
+    assert response.status_code == 503
+    check = response.json()["checks"]["config"]
+    assert check["ok"] is False
+    assert check["state"] == "polling"
+    assert check["breaker_open"] is True
+    assert check["staleness_s"] is None
+    assert "stale" in check["error"]

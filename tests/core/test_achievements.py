@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from tests.core.builders import DAY, T0, World, manual, message, quiet_rules, simple
 from townsquare.core.community_rules import CommunityConfig
 from townsquare.core.engine import apply
-from townsquare.core.kinds import EventKind, Rarity
+from townsquare.core.kinds import EventKind
 from townsquare.core.state import MemberState
 
 
@@ -151,7 +151,7 @@ def test_achievement_reward_can_level_up() -> None:
 def test_unlock_carries_category_rarity_and_hidden() -> None:
     world = achievements(chatter(1, 1, category="social", rarity="epic", hidden=True))
     unlock = world.apply(message("e1")).unlocks[0]
-    assert (unlock.category, unlock.rarity, unlock.hidden) == ("social", Rarity.EPIC, True)
+    assert (unlock.category, unlock.rarity, unlock.hidden) == ("social", "epic", True)
 
 
 def test_evaluation_order_is_deterministic() -> None:

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from tests.core.builders import T0, World, manual, message, reaction, voice
 from tests.core.test_engine_properties import Step, to_events
+from townsquare.config.document import CommunityConfigDocument
 from townsquare.config.settings import DatabaseSettings, PipelineSettings
 from townsquare.core import CommunityConfig, Event, EventKind, MemberState, compile_rules
 from townsquare.pipeline.demo import install_communities
@@ -263,7 +264,7 @@ async def test_level_ups_and_unlocks_are_recorded_and_published_after_commit(
         )
         await conn.execute(
             "INSERT INTO community_settings (community_id, settings) VALUES (77, %s)",
-            (Jsonb(config.model_dump(mode="json")),),
+            (Jsonb(CommunityConfigDocument.covering(config).model_dump(mode="json")),),
         )
         await conn.commit()
     async with Pipeline(migrated_database, settings(tmp_path), DatabaseSettings()) as pipeline:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -18,7 +18,6 @@ from townsquare.store.models import (
     LedgerEntry,
     Member,
     MemberIdentity,
-    Season,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -60,40 +59,6 @@ async def test_ids_beyond_32_bits_are_stored(session: AsyncSession) -> None:
     community_id = await _community(session)
     big = 2**40 + 7
     assert await _member(session, community_id, member_id=big) == big
-
-
-async def test_only_one_season_is_active_per_community(session: AsyncSession) -> None:
-    community_id = await _community(session)
-    other_id = await _community(session, "harbour")
-    season = {
-        "name": "S",
-        "starts_at": NOW,
-        "ends_at": NOW + timedelta(days=30),
-        "status": "active",
-    }
-    await session.execute(insert(Season).values(community_id=community_id, key="s1", **season))
-    await session.execute(insert(Season).values(community_id=other_id, key="s1", **season))
-    await session.execute(
-        insert(Season).values(
-            community_id=community_id, key="s2", **{**season, "status": "scheduled"}
-        )
-    )
-    with pytest.raises(IntegrityError, match="uq_seasons_one_active"):
-        async with session.begin_nested():
-            await session.execute(
-                insert(Season).values(community_id=community_id, key="s3", **season)
-            )
-
-
-async def test_season_must_end_after_it_starts(session: AsyncSession) -> None:
-    community_id = await _community(session)
-    with pytest.raises(IntegrityError, match="ends_after_start"):
-        async with session.begin_nested():
-            await session.execute(
-                insert(Season).values(
-                    community_id=community_id, key="s", name="S", starts_at=NOW, ends_at=NOW
-                )
-            )
 
 
 async def test_ledger_is_append_only(session: AsyncSession) -> None:

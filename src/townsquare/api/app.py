@@ -36,6 +36,8 @@ def create_app(
         )
         if pipeline is not None:
             app.state.readiness["pipeline"] = health.pipeline_check(pipeline)
+            if pipeline.config_cache is not None:
+                app.state.readiness["config"] = health.config_check(pipeline.config_cache)
         app.state.readiness.update(checks or {})
         try:
             yield

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from townsquare import __version__
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.maintenance import Maintenance
+from townsquare.store.config_cache import ConfigCache
 from townsquare.store.engine import is_unavailable, unavailable_error
 
 router = APIRouter(tags=["health"])
@@ -138,6 +139,26 @@ def pipeline_check(pipeline: Pipeline) -> ReadinessCheck:
         ok = detail["state"] in ("running", "replaying", "outage") and not full
         if full:
             detail["error"] = "the outage spool is full; ingest is waiting for PostgreSQL"
+        return CheckResult(ok=ok, detail=detail)
+
+    return check
+
+
+def config_check(cache: ConfigCache) -> ReadinessCheck:
+    """The live config cache: listening, or (breaker open) polling recently enough.
+
+    Unready only when the configuration this process uses may be older than a few poll
+    intervals — then rewards could follow settings an admin has already changed.
+    """
+
+    async def check() -> CheckResult:
+        detail = cache.readiness()
+        ok = detail["state"] == "listening" or cache.is_fresh_enough()
+        if not ok:
+            detail["error"] = (
+                "the configuration may be stale: the listener is down and polling has not "
+                "reached PostgreSQL recently"
+            )
         return CheckResult(ok=ok, detail=detail)
 
     return check

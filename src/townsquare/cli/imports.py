@@ -43,7 +43,9 @@ def _run(settings: Settings, read: Callable[[], Iterator[Event]]) -> None:
     async def feed() -> tuple[int, float]:
         started = time.perf_counter()
         count = 0
-        async with Pipeline(location_url, settings.pipeline, settings.database) as pipeline:
+        async with Pipeline(
+            location_url, settings.pipeline, settings.database, cache_settings=settings.cache
+        ) as pipeline:
             for event in events:
                 await pipeline.ingest(event)
                 count += 1

@@ -199,7 +199,9 @@ def _serve(
             location.url, settings.database.model_copy(update={"pool_size": 1})
         )
         maintenance = Maintenance(engine, settings.pipeline, settings.database)
-        async with Pipeline(location.url, settings.pipeline, settings.database) as pipeline:
+        async with Pipeline(
+            location.url, settings.pipeline, settings.database, cache_settings=settings.cache
+        ) as pipeline:
             app = create_app(
                 settings,
                 location.url,

@@ -176,6 +176,47 @@ class PipelineSettings(_Section):
     )
 
 
+class ConfigCacheSettings(_Section):
+    """The live configuration cache: LISTEN/NOTIFY, its circuit breaker and the polling fallback."""
+
+    reconnect_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "Failed attempts to (re)connect the listener before the breaker opens and the "
+            "cache polls instead."
+        ),
+    )
+    backoff_initial_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="First pause between listener reconnect attempts."
+    )
+    backoff_max_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="Longest pause between reconnect attempts."
+    )
+    poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="While the breaker is open: how often config versions are polled.",
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="While the breaker is open: how long before the listener is tried again.",
+    )
+    keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="The listener checks its connection when it has heard nothing this long.",
+    )
+    stop_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="Longest wait for the listener to stop."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the process can be told from outside."""
 
@@ -192,6 +233,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    cache: ConfigCacheSettings = Field(default_factory=ConfigCacheSettings)
 
     @classmethod
     def settings_customise_sources(

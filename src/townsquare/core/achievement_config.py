@@ -109,8 +109,8 @@ class AchievementConfig(_Frozen):
     id: str = Field(pattern=r"^[a-z0-9_.-]{1,64}$")
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=500)
-    category: str = Field(default="general", min_length=1, max_length=50)
-    rarity: Rarity = Rarity.COMMON
+    category: str = Field(default="general", pattern=r"^[a-z0-9_.-]{1,50}$")
+    rarity: str = Field(default=Rarity.COMMON.value, pattern=r"^[a-z0-9_.-]{1,32}$")
     series: str | None = Field(default=None, min_length=1, max_length=64)
     tier: int = Field(default=1, ge=1, le=100)
     hidden: bool = False

@@ -13,7 +13,7 @@ from enum import StrEnum
 from townsquare.core.balances import Balances
 from townsquare.core.explain import RewardBreakdown
 from townsquare.core.fast_init import fast_init
-from townsquare.core.kinds import Currency, Rarity
+from townsquare.core.kinds import Currency
 from townsquare.core.state import MemberState
 
 
@@ -66,7 +66,7 @@ class AchievementUnlock:
     achievement_id: str
     name: str
     category: str
-    rarity: Rarity
+    rarity: str
     hidden: bool
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.types.json import Jsonb
 
+from townsquare.config.document import CommunityConfigDocument
 from townsquare.core import Platform
+from townsquare.pipeline.directory import CHANNEL_TYPE_NAMES
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.simulator import Simulator
 from townsquare.store.engine import libpq_url
@@ -45,10 +47,28 @@ def install_communities(url: str, simulator: Simulator) -> dict[str, int]:
                     "VALUES (%s, %s, %s)",
                     (row[0], platform.value, external_id),
                 )
+            # The channels the rules name exist, as the Discord adapter's sync would make them.
+            channels = simulator.channels(external_id)
+            categories = sorted({c.category_id for c in channels if c.category_id is not None})
+            conn.cursor().executemany(
+                "INSERT INTO channels (community_id, platform, external_id, name, type) "
+                "VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (community_id, platform, external_id) DO NOTHING",
+                [(row[0], platform.value, c, c, "category") for c in categories]
+                + [
+                    (row[0], platform.value, c.id, c.id, CHANNEL_TYPE_NAMES[c.type])
+                    for c in channels
+                ],
+            )
+            document = CommunityConfigDocument.covering(config)
             conn.execute(
                 "INSERT INTO community_settings (community_id, settings) VALUES (%s, %s) "
                 "ON CONFLICT (community_id) DO UPDATE SET settings = excluded.settings",
-                (row[0], Jsonb(config.model_dump(mode="json"))),
+                (row[0], Jsonb(document.model_dump(mode="json"))),
+            )
+            conn.execute(
+                "UPDATE communities SET config_version = config_version + 1 WHERE id = %s",
+                (row[0],),
             )
             ids[external_id] = int(row[0])
         conn.commit()
@@ -107,5 +127,5 @@ class DemoTraffic:
                 if not unlock.hidden:
                     self.figures.recent.append(
                         f"{published.event.member_id} unlocked {unlock.name} "
-                        f"({unlock.rarity.value}) in {published.event.community_id}"
+                        f"({unlock.rarity}) in {published.event.community_id}"
                     )

@@ -23,7 +23,8 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 #: core channel types -> the ``channels.type`` vocabulary.
-_CHANNEL_TYPES = {
+#: The ``channels.type`` of each core channel type.
+CHANNEL_TYPE_NAMES = {
     ChannelType.TEXT: "text",
     ChannelType.VOICE: "voice",
     ChannelType.THREAD: "thread",
@@ -175,7 +176,7 @@ class Directory:
                     [k[0] for k in missing],
                     [k[1] for k in missing],
                     [k[2] for k in missing],
-                    [_CHANNEL_TYPES[wanted[k]] for k in missing],
+                    [CHANNEL_TYPE_NAMES[wanted[k]] for k in missing],
                 ),
             )
             cursor = await conn.execute(

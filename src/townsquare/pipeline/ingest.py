@@ -30,12 +30,11 @@ import orjson
 import psycopg
 import structlog
 
-from townsquare.config.settings import DatabaseSettings, PipelineSettings
+from townsquare.config.settings import ConfigCacheSettings, DatabaseSettings, PipelineSettings
 from townsquare.core import Event
 from townsquare.errors import TownsquareError
 from townsquare.pipeline.directory import Connection
 from townsquare.pipeline.event_codec import decode_event, encode_event
-from townsquare.pipeline.rules_source import StoredRules
 from townsquare.pipeline.spool import Spool, SpoolFull
 from townsquare.pipeline.writer import (
     BatchResult,
@@ -45,6 +44,7 @@ from townsquare.pipeline.writer import (
     Redo,
     RulesSource,
 )
+from townsquare.store.config_cache import ConfigCache
 from townsquare.store.engine import display_url, libpq_url
 
 log = structlog.get_logger(__name__)
@@ -151,13 +151,20 @@ class Pipeline:
         database: DatabaseSettings,
         *,
         rules: RulesSource | None = None,
+        cache_settings: ConfigCacheSettings | None = None,
         spool: Spool | None = None,
         connect: Callable[[], Awaitable[Connection]] | None = None,
     ) -> None:
         self.url = url
         self.settings = settings
         self.database = database
-        self.rules = rules or StoredRules()
+        # Without a rules source of its own choosing, the pipeline owns a live config cache.
+        self.config_cache = (
+            ConfigCache(url, cache_settings or ConfigCacheSettings(), database)
+            if rules is None
+            else None
+        )
+        self.rules: RulesSource = rules or self.config_cache  # type: ignore[assignment]
         self.spool = spool or Spool(settings.spool_dir, max_bytes=settings.spool_max_mb << 20)
         self._connect = connect or (lambda: connect_writer(url, database))
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue(settings.queue_size)
@@ -178,6 +185,8 @@ class Pipeline:
             return
         relax_garbage_collection()
         self._stopping.clear()
+        if self.config_cache is not None:
+            await self.config_cache.start()
         try:
             await self._open()
         except Exception as exc:
@@ -201,6 +210,8 @@ class Pipeline:
             log.error("pipeline stop timed out; queued events were not written", queued=self.queued)
         finally:
             await self._close()
+            if self.config_cache is not None:
+                await self.config_cache.stop()
             self.figures.state = "stopped"
 
     async def __aenter__(self) -> Pipeline:
@@ -594,9 +605,6 @@ class Pipeline:
             state_cache=self.settings.state_cache,
             max_future_seconds=self.settings.max_future_seconds,
         )
-        forget = getattr(self.rules, "forget", None)
-        if forget is not None:
-            forget()
         self.figures.state = "running"
 
     async def _close(self) -> None:

@@ -5,13 +5,7 @@ shard by community; ids are BIGINT identities everywhere (the predecessor overfl
 32-bit serial). Repositories query these; services never hand ORM rows to callers.
 """
 
-from townsquare.store.models.achievements import (
-    AchievementAward,
-    AchievementCategory,
-    AchievementRarity,
-    AchievementSeries,
-    AchievementTemplate,
-)
+from townsquare.store.models.achievements import AchievementAward
 from townsquare.store.models.activity import (
     Balance,
     BalanceCount,
@@ -26,31 +20,22 @@ from townsquare.store.models.audit import AuditEntry
 from townsquare.store.models.base import Base
 from townsquare.store.models.community import (
     Channel,
-    ChannelRule,
-    ChannelTypeRule,
     Community,
     CommunityLink,
     CommunitySettings,
     Member,
     MemberIdentity,
-    RoleRule,
 )
 from townsquare.store.models.conversation import ConversationSession, WebhookInboxItem
-from townsquare.store.models.seasons import Season
+from townsquare.store.models.grants import ManualGrant
 
 __all__ = [
     "AchievementAward",
-    "AchievementCategory",
-    "AchievementRarity",
-    "AchievementSeries",
-    "AchievementTemplate",
     "AuditEntry",
     "Balance",
     "BalanceCount",
     "Base",
     "Channel",
-    "ChannelRule",
-    "ChannelTypeRule",
     "Community",
     "CommunityLink",
     "CommunitySettings",
@@ -60,10 +45,9 @@ __all__ = [
     "Event",
     "LedgerEntry",
     "LevelUp",
+    "ManualGrant",
     "Member",
     "MemberIdentity",
     "MemberState",
-    "RoleRule",
-    "Season",
     "WebhookInboxItem",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -139,84 +138,19 @@ class Channel(Base):
 
 
 class CommunitySettings(Base):
-    """The typed economy settings of a community, stored as a validated document."""
+    """A community's configuration document (`townsquare.config.document`), validated on write.
+
+    ``section_versions`` holds the version of each section an edit was based on, for
+    optimistic concurrency; ``communities.config_version`` moves with every change.
+    """
 
     __tablename__ = "community_settings"
 
     community_id: Mapped[int] = mapped_column(primary_key=True)
-    settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    # Optimistic concurrency: an edit names the version it was based on.
-    version: Mapped[int] = mapped_column(server_default=text("1"))
+    settings: Mapped[dict[str, Any]] = mapped_column(
+        server_default=text("""'{"format": 1}'::jsonb""")
+    )
+    section_versions: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     updated_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (community_fk(),)
-
-
-class ChannelTypeRule(Base):
-    """Default multiplier for every channel of a type, for one event kind or all ('*')."""
-
-    __tablename__ = "channel_type_rules"
-
-    community_id: Mapped[int]
-    id: Mapped[int] = mapped_column(Identity())
-    channel_type: Mapped[str] = mapped_column(String(32))
-    event_kind: Mapped[str] = mapped_column(String(32), server_default=text("'*'"))
-    multiplier: Mapped[Decimal] = mapped_column(server_default=text("1"))
-    rewards_enabled: Mapped[bool] = mapped_column(server_default=text("true"))
-    version: Mapped[int] = mapped_column(server_default=text("1"))
-
-    __table_args__ = (
-        PrimaryKeyConstraint("community_id", "id"),
-        UniqueConstraint("community_id", "channel_type", "event_kind"),
-        CheckConstraint("multiplier >= 0", name="multiplier_not_negative"),
-        CheckConstraint(in_list("channel_type", CHANNEL_TYPES), name="channel_type"),
-        community_fk(),
-    )
-
-
-class ChannelRule(Base):
-    """Multiplier for one channel (and its threads), for one event kind or all ('*')."""
-
-    __tablename__ = "channel_rules"
-
-    community_id: Mapped[int]
-    id: Mapped[int] = mapped_column(Identity())
-    channel_id: Mapped[int]
-    event_kind: Mapped[str] = mapped_column(String(32), server_default=text("'*'"))
-    multiplier: Mapped[Decimal] = mapped_column(server_default=text("1"))
-    rewards_enabled: Mapped[bool] = mapped_column(server_default=text("true"))
-    version: Mapped[int] = mapped_column(server_default=text("1"))
-
-    __table_args__ = (
-        PrimaryKeyConstraint("community_id", "id"),
-        UniqueConstraint("community_id", "channel_id", "event_kind"),
-        CheckConstraint("multiplier >= 0", name="multiplier_not_negative"),
-        community_fk(),
-        ForeignKeyConstraint(
-            ["community_id", "channel_id"],
-            ["channels.community_id", "channels.id"],
-            ondelete="CASCADE",
-        ),
-    )
-
-
-class RoleRule(Base):
-    """Multiplier (or no rewards at all) for members holding a platform role."""
-
-    __tablename__ = "role_rules"
-
-    community_id: Mapped[int]
-    id: Mapped[int] = mapped_column(Identity())
-    platform: Mapped[str] = mapped_column(String(16))
-    role_external_id: Mapped[str] = mapped_column(String(128))
-    multiplier: Mapped[Decimal] = mapped_column(server_default=text("1"))
-    rewards_enabled: Mapped[bool] = mapped_column(server_default=text("true"))
-    version: Mapped[int] = mapped_column(server_default=text("1"))
-
-    __table_args__ = (
-        PrimaryKeyConstraint("community_id", "id"),
-        UniqueConstraint("community_id", "platform", "role_external_id"),
-        CheckConstraint("multiplier >= 0", name="multiplier_not_negative"),
-        CheckConstraint(in_list("platform", PLATFORMS), name="platform"),
-        community_fk(),
-    )
