@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -8,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from townsquare.config.document import CommunityConfigDocument, reference_problems
 from townsquare.config.settings import DatabaseSettings
 from townsquare.errors import SchemaError
 from townsquare.store import migrate
@@ -101,3 +103,64 @@ def test_concurrent_upgrades_run_the_migrations_once(fresh_database: str) -> Non
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_0004_wraps_existing_rules_into_documents_with_the_catalog_they_need(
+    sync_engine: Engine,
+) -> None:
+    migrate.upgrade(sync_engine, "0003")
+    rules = {
+        "base_rewards": {"message": {"xp": 7}},
+        "achievements": [
+            {
+                "id": "talker",
+                "name": "Talker",
+                "category": "voice",
+                "rarity": "epic",
+                "series": "talk",
+                "tier": 1,
+                "trigger": {"type": "counter", "counter": "voice_minutes", "threshold": 60},
+            }
+        ],
+    }
+    with sync_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO communities (id, slug, name) OVERRIDING SYSTEM VALUE "
+                "VALUES (5, 'c', 'C')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO community_settings (community_id, settings) VALUES (5, :doc)"),
+            {"doc": json.dumps(rules)},
+        )
+    migrate.upgrade(sync_engine)
+    with sync_engine.connect() as conn:
+        raw = conn.execute(text("SELECT settings FROM community_settings")).scalar_one()
+    document = CommunityConfigDocument.model_validate(raw)
+    assert reference_problems(document, None) == []
+    assert document.rules.base_rewards.message.xp == 7
+    assert "voice" in {c.key for c in document.catalog.categories}
+    assert [s.key for s in document.catalog.series] == ["talk"]
+
+    migrate.downgrade(sync_engine, "0003")
+    with sync_engine.connect() as conn:
+        assert conn.execute(text("SELECT settings FROM community_settings")).scalar_one() == rules
+
+
+def test_0004_refuses_to_drop_old_rules_tables_that_hold_rows(sync_engine: Engine) -> None:
+    migrate.upgrade(sync_engine, "0003")
+    with sync_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO communities (id, slug, name) OVERRIDING SYSTEM VALUE "
+                "VALUES (5, 'c', 'C')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO channel_type_rules (community_id, channel_type) VALUES (5, 'text')")
+        )
+    with pytest.raises(SchemaError, match="channel_type_rules"):
+        migrate.upgrade(sync_engine)
+    assert migrate.status(sync_engine).current == "0003"
+    assert "channel_type_rules" in _tables(sync_engine)

@@ -118,7 +118,8 @@ def _delete(url: str, community_id: int) -> None:
         conn.commit()
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p99) of ``samples`` (nearest rank for p99)."""
     ordered = sorted(samples)
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -132,7 +133,7 @@ async def _timed(call: Callable[[], Awaitable[object]], repeats: int) -> tuple[f
         started = time.perf_counter()
         await call()
         samples.append((time.perf_counter() - started) * 1000)
-    return _percentiles(samples)
+    return percentiles(samples)
 
 
 async def _measure(

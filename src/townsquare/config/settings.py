@@ -179,6 +179,13 @@ class PipelineSettings(_Section):
 class ConfigCacheSettings(_Section):
     """The live configuration cache: LISTEN/NOTIFY, its circuit breaker and the polling fallback."""
 
+    listen: bool = Field(
+        default=True,
+        description=(
+            "LISTEN for changes. Turn off behind a pooler that cannot LISTEN (PgBouncer in "
+            "transaction mode): the cache then only polls, every poll_seconds."
+        ),
+    )
     reconnect_attempts: int = Field(
         default=5,
         ge=1,

@@ -164,6 +164,7 @@ class ConfigCache:
         detail: dict[str, Any] = {
             "state": self.state,
             "attempts": self.attempts,
+            "listen": self.settings.listen,
             "breaker_open": self._breaker_opened_at is not None,
             "staleness_s": None if staleness is None else round(staleness, 3),
             "communities": len(self._configs),
@@ -191,6 +192,9 @@ class ConfigCache:
     # --- the listener task -----------------------------------------------------------------
 
     async def _run(self, connected: asyncio.Future[None]) -> None:
+        if not self.settings.listen:
+            await self._poll_only(connected)
+            return
         try:
             while True:
                 try:
@@ -206,6 +210,15 @@ class ConfigCache:
         except Exception:
             log.exception("config_listener_crashed")
             self.state = "crashed"
+
+    async def _poll_only(self, connected: asyncio.Future[None]) -> None:
+        """Listening turned off (a pooler that cannot LISTEN): poll for good."""
+        self.state = "polling"
+        while True:
+            await self._poll()
+            if not connected.done():
+                connected.set_result(None)
+            await asyncio.sleep(self.settings.poll_seconds)
 
     async def _listen(self, connected: asyncio.Future[None]) -> None:
         self._listener = await psycopg.AsyncConnection.connect(

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
@@ -58,7 +59,7 @@ def upgrade() -> None:
     exists = "SELECT EXISTS (SELECT 1 FROM {})"  # table names come from _DROPPED
     filled = [table for table in _DROPPED if bind.execute(sa.text(exists.format(table))).scalar()]
     if filled:
-        raise RuntimeError(
+        raise CommandError(  # `townsquare db upgrade` shows this message, no traceback
             "Migration 0004 moves community configuration into community_settings and drops "
             f"the old rules tables, but these hold rows: {', '.join(filled)}. Export them "
             "and empty the tables first; nothing has been changed."
