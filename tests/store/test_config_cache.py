@@ -167,8 +167,8 @@ async def test_an_invalid_stored_document_keeps_the_last_good_rules(
             libpq_url(migrated_database), autocommit=True
         ) as admin:
             await admin.execute(
-                "UPDATE community_settings SET settings = '{\"format\": 1, \"rules\": "
-                "{\"quality\": {\"floor\": -5}}}' WHERE community_id = %s",
+                'UPDATE community_settings SET settings = \'{"format": 1, "rules": '
+                '{"quality": {"floor": -5}}}\' WHERE community_id = %s',
                 (community_id,),
             )
             await admin.execute(
