@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import text
 
 from townsquare.cli.app import app
 from townsquare.cli.common import out_console, sigterm_unwinds, state
@@ -16,6 +15,7 @@ from townsquare.cli.run import prepare_schema
 from townsquare.errors import TownsquareError
 from townsquare.pipeline.reconcile import DriftReport, reconcile, try_lock_community
 from townsquare.pipeline.retention import apply_retention
+from townsquare.store.config_documents import find_community
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine
 
@@ -29,10 +29,6 @@ lake_app = typer.Typer(
     ),
 )
 app.add_typer(lake_app, name="lake")
-
-
-class CommunityNotFound(TownsquareError):
-    code = "community-not-found"
 
 
 class CommunityBusy(TownsquareError):
@@ -95,15 +91,7 @@ def reconcile_command(
         engine = create_db_engine(url, settings.database)
         try:
             async with engine.connect() as conn, conn.begin():
-                row = (
-                    await conn.execute(
-                        text("SELECT id FROM communities WHERE slug = :c OR id::text = :c"),
-                        {"c": community},
-                    )
-                ).first()
-                if row is None:
-                    raise CommunityNotFound(f"No community with slug or id {community!r}.")
-                community_id = int(row[0])
+                community_id = await find_community(conn, community)
                 if correct and not await try_lock_community(conn, community_id):
                     raise CommunityBusy(
                         f"Community {community!r} is being written by a running Townsquare "
