@@ -24,6 +24,7 @@ from townsquare.config.settings import Settings
 from townsquare.errors import SchemaError, TownsquareError
 from townsquare.log import get_logger
 from townsquare.pipeline.demo import DemoTraffic, install_communities
+from townsquare.pipeline.grants import GrantRelay
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.pipeline.maintenance import Maintenance
 from townsquare.pipeline.simulator import SimulationSpec, Simulator
@@ -210,6 +211,9 @@ def _serve(
             )
             stop = asyncio.Event()
             tasks = [asyncio.create_task(maintenance.run(stop), name="townsquare-maintenance")]
+            # Admin grants (API, dashboard) are applied by the process that runs the pipeline.
+            relay = GrantRelay(pipeline, engine)
+            await relay.start()
             if simulator is not None:
                 feed = DemoTraffic(pipeline, simulator, rate)
                 tasks += [
@@ -223,6 +227,7 @@ def _serve(
                 await serve_http(app, sock, duration=duration, on_started=started)
             finally:
                 stop.set()
+                await relay.stop()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await engine.dispose()
 
