@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from itertools import pairwise
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,7 +73,9 @@ class MultiplierConfig(_Frozen):
 
     channel_rules: tuple[ChannelRule, ...] = Field(default=(), max_length=2000)
     channel_type_defaults: tuple[ChannelTypeDefault, ...] = Field(default=(), max_length=200)
-    role_multipliers: dict[str, float] = Field(default_factory=dict, max_length=500)
+    role_multipliers: dict[str, Annotated[float, Field(ge=0.0, le=_MAX_MULTIPLIER)]] = Field(
+        default_factory=dict, max_length=500
+    )
     role_combine: RoleCombine = RoleCombine.MAX
     no_reward_channels: frozenset[str] = frozenset()
     no_reward_roles: frozenset[str] = frozenset()
@@ -92,9 +94,6 @@ class MultiplierConfig(_Frozen):
             if type_key in seen_types:
                 raise ValueError(f"duplicate channel-type default for {type_key}")
             seen_types.add(type_key)
-        for role_id, value in self.role_multipliers.items():
-            if not 0.0 <= value <= _MAX_MULTIPLIER:
-                raise ValueError(f"role multiplier for {role_id} must be in [0, 100]")
         return self
 
 
