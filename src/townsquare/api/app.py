@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from townsquare import __version__
 from townsquare.api import health
+from townsquare.api.deps import RateLimiter
 from townsquare.api.problems import install_problem_handlers
 from townsquare.config.settings import Settings
 from townsquare.pipeline.ingest import Pipeline
@@ -53,6 +54,7 @@ def create_app(
     app.state.settings = settings
     app.state.database_url = database_url
     app.state.readiness = {}
+    app.state.rate_limiter = RateLimiter(settings.api.rate_limit_storage)
     install_problem_handlers(app)
     app.include_router(health.router)
     return app

@@ -7,38 +7,79 @@ whose body says nothing about our internals (the log has the details, not the us
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from townsquare.errors import TownsquareError
+from townsquare.errors import ConfigConflict, ConfigInvalid, TownsquareError
 from townsquare.store.engine import is_unavailable, unavailable_error
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
+# Seconds a client should wait before retrying when the database is unavailable.
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         media_type=PROBLEM_JSON,
+        headers=headers,
         content={
             "type": f"urn:townsquare:problem:{code}",
             "title": title,
             "status": status,
             "detail": detail,
             "code": code,
+            **(extra or {}),
         },
     )
+
+
+def _headers(exc: TownsquareError) -> dict[str, str] | None:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return {"Retry-After": str(retry_after)}
+    if exc.status == 503:
+        return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+    return None
+
+
+def _extra(exc: TownsquareError) -> dict[str, Any] | None:
+    """Field-level problems of a validation error, for editors to show next to fields."""
+    if isinstance(exc, ConfigInvalid):
+        return {"errors": [{"loc": list(loc), "message": message} for loc, message in exc.errors]}
+    if isinstance(exc, ConfigConflict):
+        return {"current_version": exc.current_version}
+    return None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TownsquareError)
     async def _known(_request: Request, exc: TownsquareError) -> JSONResponse:
         log.warning("request_failed", code=exc.code, status=exc.status)
-        return problem(exc.status, exc.code, _title(exc.code), exc.message)
+        return problem(
+            exc.status,
+            exc.code,
+            _title(exc.code),
+            exc.message,
+            headers=_headers(exc),
+            extra=_extra(exc),
+        )
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeoutError)
@@ -48,7 +89,9 @@ def install_problem_handlers(app: FastAPI) -> None:
                 exc, request.app.state.database_url, request.app.state.settings.database
             )
             log.warning("request_failed", code=error.code, status=error.status)
-            return problem(error.status, error.code, _title(error.code), error.message)
+            return problem(
+                error.status, error.code, _title(error.code), error.message, headers=_headers(error)
+            )
         log.exception("request_crashed")
         return _internal()
 

@@ -14,8 +14,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import limits
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +127,68 @@ class ApiSettings(_Section):
 
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description=(
+            "Where rate-limit counters live: memory:// (one process) or redis://host:6379 "
+            "(shared by every API process; each check is one atomic Redis operation)."
+        ),
+    )
+    read_rate_limit: str = Field(
+        default="300/minute", description="Public reads allowed per client IP."
+    )
+    mutation_rate_limit: str = Field(
+        default="60/minute", description="Admin changes allowed per caller."
+    )
+
+    @field_validator("read_rate_limit", "mutation_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError("must look like '300/minute' or '10/second'") from None
+        return value
+
+
+class AuthSettings(_Section):
+    """Sign-in: sessions, Discord OAuth2 and LINE Login. Providers without a client id are off."""
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where browsers reach this server; OAuth redirect URIs are built from it.",
+    )
+    session_days: int = Field(default=14, ge=1, le=365, description="Days a sign-in lasts.")
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only (browsers allow http://localhost).",
+    )
+    role_refresh_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="How often a signed-in Discord user's guild roles are checked again.",
+    )
+    discord_client_id: str | None = Field(default=None, description="Discord OAuth2 client id.")
+    discord_client_secret: SecretStr | None = Field(
+        default=None, description="Discord OAuth2 client secret."
+    )
+    discord_authorize_url: str = Field(
+        default="https://discord.com/oauth2/authorize", description="Discord's consent page."
+    )
+    discord_api_url: str = Field(
+        default="https://discord.com/api/v10", description="Discord's API (token, users, guilds)."
+    )
+    line_channel_id: str | None = Field(default=None, description="LINE Login channel id.")
+    line_channel_secret: SecretStr | None = Field(
+        default=None, description="LINE Login channel secret."
+    )
+    line_authorize_url: str = Field(
+        default="https://access.line.me/oauth2/v2.1/authorize", description="LINE's consent page."
+    )
+    line_api_url: str = Field(
+        default="https://api.line.me", description="LINE Login's API (token, verify)."
+    )
 
 
 class PipelineSettings(_Section):
@@ -241,6 +304,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     cache: ConfigCacheSettings = Field(default_factory=ConfigCacheSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,13 @@ shard by community; ids are BIGINT identities everywhere (the predecessor overfl
 32-bit serial). Repositories query these; services never hand ORM rows to callers.
 """
 
+from townsquare.store.models.accounts import (
+    ApiToken,
+    AuthSession,
+    CommunityRole,
+    User,
+    UserIdentity,
+)
 from townsquare.store.models.achievements import AchievementAward
 from townsquare.store.models.activity import (
     Balance,
@@ -31,13 +38,16 @@ from townsquare.store.models.grants import ManualGrant
 
 __all__ = [
     "AchievementAward",
+    "ApiToken",
     "AuditEntry",
+    "AuthSession",
     "Balance",
     "BalanceCount",
     "Base",
     "Channel",
     "Community",
     "CommunityLink",
+    "CommunityRole",
     "CommunitySettings",
     "ConversationSession",
     "Counter",
@@ -49,5 +59,7 @@ __all__ = [
     "Member",
     "MemberIdentity",
     "MemberState",
+    "User",
+    "UserIdentity",
     "WebhookInboxItem",
 ]
