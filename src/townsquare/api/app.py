@@ -10,12 +10,16 @@ from fastapi import FastAPI
 
 from townsquare import __version__
 from townsquare.api import health
+from townsquare.api.routes import admin, auth, public
 from townsquare.api.deps import RateLimiter
 from townsquare.api.problems import install_problem_handlers
 from townsquare.config.settings import Settings
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.store.engine import create_db_engine, create_session_factory
 from townsquare.store.migrate import head_revision
+
+
+API_PREFIX = "/api/v1"
 
 
 def create_app(
@@ -57,4 +61,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.api.rate_limit_storage)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(public.router, prefix=API_PREFIX)
+    app.include_router(admin.router, prefix=API_PREFIX)
     return app
