@@ -10,14 +10,13 @@ from fastapi import FastAPI
 
 from townsquare import __version__
 from townsquare.api import health
-from townsquare.api.routes import admin, auth, public
 from townsquare.api.deps import RateLimiter
 from townsquare.api.problems import install_problem_handlers
+from townsquare.api.routes import admin, auth, public
 from townsquare.config.settings import Settings
 from townsquare.pipeline.ingest import Pipeline
 from townsquare.store.engine import create_db_engine, create_session_factory
 from townsquare.store.migrate import head_revision
-
 
 API_PREFIX = "/api/v1"
 
