@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from townsquare import __version__
 from townsquare.api import health
 from townsquare.api.deps import RateLimiter
+from townsquare.api.metrics import install_metrics
 from townsquare.api.problems import install_problem_handlers
 from townsquare.api.routes import admin, auth, public
 from townsquare.config.settings import Settings
@@ -40,8 +41,10 @@ def create_app(
         )
         if pipeline is not None:
             app.state.readiness["pipeline"] = health.pipeline_check(pipeline)
+            metrics.watch_pipeline(pipeline)
             if pipeline.config_cache is not None:
                 app.state.readiness["config"] = health.config_check(pipeline.config_cache)
+                metrics.watch_config_cache(pipeline.config_cache)
         app.state.readiness.update(checks or {})
         try:
             yield
@@ -59,6 +62,7 @@ def create_app(
     app.state.readiness = {}
     app.state.rate_limiter = RateLimiter(settings.api.rate_limit_storage)
     install_problem_handlers(app)
+    metrics = install_metrics(app)
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(public.router, prefix=API_PREFIX)

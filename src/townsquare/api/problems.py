@@ -70,8 +70,9 @@ def _extra(exc: TownsquareError) -> dict[str, Any] | None:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TownsquareError)
-    async def _known(_request: Request, exc: TownsquareError) -> JSONResponse:
+    async def _known(request: Request, exc: TownsquareError) -> JSONResponse:
         log.warning("request_failed", code=exc.code, status=exc.status)
+        _count(request, exc.code)
         return problem(
             exc.status,
             exc.code,
@@ -89,16 +90,25 @@ def install_problem_handlers(app: FastAPI) -> None:
                 exc, request.app.state.database_url, request.app.state.settings.database
             )
             log.warning("request_failed", code=error.code, status=error.status)
+            _count(request, error.code)
             return problem(
                 error.status, error.code, _title(error.code), error.message, headers=_headers(error)
             )
         log.exception("request_crashed")
+        _count(request, "internal_error")
         return _internal()
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("request_crashed")
+        _count(request, "internal_error")
         return _internal()
+
+
+def _count(request: Request, code: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
 
 
 def _internal() -> JSONResponse:

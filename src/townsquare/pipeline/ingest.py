@@ -88,6 +88,10 @@ class PipelineFigures:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 async def connect_writer(url: str, settings: DatabaseSettings) -> Connection:
     """The writer's own connection (outside the pool: it holds session advisory locks)."""
     return await psycopg.AsyncConnection.connect(
@@ -286,6 +290,9 @@ class Pipeline:
             "spool_max_bytes": stats.max_bytes,
             "spool_full": figures.spool_full,
             "dead_lettered": figures.dead_lettered,
+            # How far behind the writer is: ingest -> commit over the recent window.
+            "commit_latency_p50_ms": _rounded(figures.percentile(0.5)),
+            "commit_latency_p99_ms": _rounded(figures.percentile(0.99)),
             "last_error": figures.last_error,
         }
 
