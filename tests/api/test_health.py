@@ -6,8 +6,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from townsquare.api.app import create_app
+from townsquare.api.deps import Session
 from townsquare.config.settings import load_settings
 
 
@@ -106,3 +108,21 @@ async def test_database_outage_inside_a_request_is_a_503_problem(database_url: s
     body = response.json()
     assert body["code"] == "database_unavailable"
     assert "hunter2" not in response.text
+
+
+async def test_exhausted_pool_inside_a_request_is_a_503_with_retry_after(
+    database_url: str,
+) -> None:
+    async with _client(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2) as client:
+        app: FastAPI = client.app  # type: ignore[attr-defined]
+
+        async def query(session: Session) -> None:
+            await session.execute(text("SELECT 1"))
+
+        app.add_api_route("/query", query)
+        async with app.state.engine.connect():
+            response = await client.get("/query")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_pool_exhausted"
+    assert int(response.headers["retry-after"]) > 0
