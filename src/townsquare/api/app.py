@@ -60,6 +60,7 @@ def create_app(
     app.state.settings = settings
     app.state.database_url = database_url
     app.state.readiness = {}
+    app.state.pipeline = pipeline
     app.state.rate_limiter = RateLimiter(settings.api.rate_limit_storage)
     install_problem_handlers(app)
     metrics = install_metrics(app)

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -80,6 +81,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.message,
             headers=_headers(exc),
             extra=_extra(exc),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        _count(request, "request_invalid")
+        errors = [
+            {"loc": [str(part) for part in error.get("loc", ())], "message": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        listed = "; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors[:10])
+        return problem(
+            422,
+            "request_invalid",
+            "Request invalid",
+            f"The request is not valid: {listed}",
+            extra={"errors": errors},
         )
 
     @app.exception_handler(DBAPIError)
