@@ -30,7 +30,7 @@ def test_negative_multiplier_is_rejected() -> None:
 
 
 def test_negative_role_multiplier_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="role_multipliers.r"):
+    with pytest.raises(ValidationError, match=r"role_multipliers\.r"):
         MultiplierConfig(role_multipliers={"r": -0.5})
 
 

@@ -159,3 +159,38 @@ def config(
     ):
         figures = run_config_bench(url, changes, poll_changes, poll_seconds)
     report("config change -> visible in another process", figures, json_path)
+
+
+@bench_app.command("api")
+def api(
+    ctx: typer.Context,
+    members: Annotated[int, typer.Option(min=100, help="Members in the scratch community.")] = (
+        1_000_000
+    ),
+    requests: Annotated[int, typer.Option(min=10, help="Timed requests per endpoint.")] = 2_000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 32,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic community and load.")] = 1,
+    json_path: JsonOption = None,
+) -> None:
+    """Public read API under concurrency: requests/s, p50/p99 ms, overall and per endpoint.
+
+    Loads --members members into a scratch database (created on the configured or embedded
+    server, dropped afterwards), serves the real API on a local port with the read rate
+    limit raised, and drives leaderboard pages (first and deep), a member's neighbourhood
+    and member profiles with --concurrency clients.
+    """
+    from townsquare.bench.api_bench import run_in_scratch_database
+    from townsquare.cli.common import sigterm_unwinds, state
+    from townsquare.store.database import open_database
+
+    settings = state(ctx).settings()
+    with sigterm_unwinds(), open_database(settings, attach=True) as location:
+        figures = run_in_scratch_database(
+            location.url,
+            settings.database,
+            members,
+            seed,
+            requests=requests,
+            concurrency=concurrency,
+        )
+    report(f"public API reads ({members:,} members, {concurrency} clients)", figures, json_path)
