@@ -49,3 +49,17 @@ async def test_metrics_show_the_pipeline_the_cache_requests_and_errors(
     unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
     assert samples[("townsquare_http_requests_total", unmatched)] == 1
     assert ("townsquare_http_request_seconds_count", (("route", "/ready"),)) in samples
+
+
+async def test_problem_codes_are_counted(database_url: str) -> None:
+    app = create_app(load_settings(), database_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(2):
+                refused = await client.get(
+                    "/api/v1/auth/me", headers={"Authorization": "Bearer tsq_wrong"}
+                )
+                assert refused.status_code == 401
+            text = (await client.get("/metrics")).text
+    assert _samples(text)[("townsquare_errors_total", (("code", "not_authenticated"),))] == 2

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import limits
@@ -26,6 +26,7 @@ import limits.storage
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.api.oauth.flows import Recheck, recheck_discord_roles
 from townsquare.errors import TownsquareError
 from townsquare.services.accounts import (
     Permission,
@@ -42,6 +43,13 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class NotAuthenticated(TownsquareError):
     status = 401
     code = "not_authenticated"
+
+
+class SessionEnded(NotAuthenticated):
+    """The sign-in was revoked by a role re-check; the browser's cookie is cleared."""
+
+    code = "session_ended"
+    clears_cookie = SESSION_COOKIE
 
 
 class Forbidden(TownsquareError):
@@ -98,9 +106,27 @@ async def current_principal(request: Request, session: Session, now: Now) -> Pri
             raise NotAuthenticated("The API token is unknown, revoked or expired.")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
+    if not cookie:
+        return None
+    principal = await principal_for_session(session, cookie, now=now)
+    if principal is None or not _roles_due(request, principal, now):
+        return principal
+    # A Discord sign-in's roles are re-read when old, so a demoted moderator loses access
+    # on their next request, whatever route it is.
+    outcome = await recheck_discord_roles(request.app.state.sign_in, session, cookie, now=now)
+    if outcome is Recheck.ENDED:
+        await session.commit()  # keep the revocation; this request fails
+        raise SessionEnded("Your Discord roles could not be checked again. Sign in again.")
+    if outcome is Recheck.REFRESHED:
         return await principal_for_session(session, cookie, now=now)
-    return None
+    return principal
+
+
+def _roles_due(request: Request, principal: Principal, now: datetime) -> bool:
+    if principal.session_provider != "discord" or principal.session_refreshed_at is None:
+        return False
+    minutes = request.app.state.settings.auth.role_refresh_minutes
+    return now - principal.session_refreshed_at >= timedelta(minutes=minutes)
 
 
 Caller = Annotated[Principal | None, Depends(current_principal)]

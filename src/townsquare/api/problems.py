@@ -74,7 +74,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _known(request: Request, exc: TownsquareError) -> JSONResponse:
         log.warning("request_failed", code=exc.code, status=exc.status)
         _count(request, exc.code)
-        return problem(
+        response = problem(
             exc.status,
             exc.code,
             _title(exc.code),
@@ -82,6 +82,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=_headers(exc),
             extra=_extra(exc),
         )
+        cookie = getattr(exc, "clears_cookie", None)
+        if cookie:
+            response.delete_cookie(
+                cookie,
+                path="/",
+                secure=request.app.state.settings.auth.cookie_secure,
+                httponly=True,
+                samesite="lax",
+            )
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

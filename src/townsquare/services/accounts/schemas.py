@@ -51,6 +51,8 @@ class Principal:
     token_community_id: int | None = None
     token_permissions: frozenset[Permission] = frozenset()
     session_provider: str | None = None
+    # When the provider's roles were last read (the API re-checks Discord roles when old).
+    session_refreshed_at: datetime | None = None
     csrf_token: str | None = None
 
     def permissions(self, community_id: int) -> frozenset[Permission]:

@@ -1,0 +1,1 @@
+"""Protocol-level fakes of outside services, served on 127.0.0.1 for end-to-end tests."""
