@@ -49,6 +49,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.rate_limiter.close()
             await engine.dispose()
 
     app = FastAPI(

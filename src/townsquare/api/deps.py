@@ -180,8 +180,17 @@ class RateLimiter:
 
     def __init__(self, storage_uri: str) -> None:
         uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-        self.storage = limits.storage.storage_from_string(uri)
+        # Async Redis through redis-py (the `limits[redis]` extra), not coredis.
+        options = {"implementation": "redispy"} if "redis" in uri.split("://", 1)[0] else {}
+        self.storage = limits.storage.storage_from_string(uri, **options)
         self.strategy = limits.aio.strategies.MovingWindowRateLimiter(self.storage)
+
+    async def close(self) -> None:
+        """Close the Redis connections, if any (the app's lifespan calls this)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        aclose = getattr(client, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def hit(self, limit: str, *keys: str) -> None:
         """Count one request; `RateLimited` (429 with Retry-After) when over ``limit``."""
