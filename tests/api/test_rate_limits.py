@@ -15,7 +15,7 @@ REDIS = "redis://127.0.0.1:6379"
 async def _redis_up() -> bool:
     client = redis.asyncio.Redis.from_url(REDIS)
     try:
-        return bool(await client.ping())
+        return bool(await client.ping())  # type: ignore[misc]
     except OSError:
         return False
     finally:
