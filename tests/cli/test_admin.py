@@ -107,6 +107,10 @@ def test_grant_role_to_a_local_user_or_a_discord_account(
         ("admin",),
         ("moderator",),
     ]
+    audited = _rows(
+        migrated_database, "SELECT actor_type, action, after->>'role' FROM audit_log ORDER BY id"
+    )
+    assert audited == [("cli", "access.role.set", "moderator"), ("cli", "access.role.set", "admin")]
 
 
 def test_a_token_is_printed_once_and_stored_hashed(
@@ -127,3 +131,6 @@ def test_a_token_is_printed_once_and_stored_hashed(
     assert isinstance(permissions, list)
     assert token_hash == hashlib.sha256(token.encode()).digest()
     assert sorted(permissions) == ["grant", "read"]
+    ((action, after),) = _rows(migrated_database, "SELECT action, after::text FROM audit_log")
+    assert action == "access.token.create"
+    assert token not in after  # the plaintext is never audited

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.cli.app import app
-from townsquare.cli.common import err_console, out_console, sigterm_unwinds, state
+from townsquare.cli.common import cli_actor, err_console, out_console, sigterm_unwinds, state
 from townsquare.cli.run import prepare_schema
 from townsquare.config.settings import Settings
 from townsquare.errors import NotFound
@@ -32,6 +32,7 @@ from townsquare.services.accounts import (
     set_role,
     user_for_identity,
 )
+from townsquare.services.audit import record
 from townsquare.store.config_documents import find_community
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine, create_session_factory
@@ -88,7 +89,9 @@ def create(
             session, name, password, display_name=display_name, instance_admin=instance_admin
         )
         if community is not None and role is not None:
-            await set_role(session, await find_community(session, community), user.id, role)
+            community_id = await find_community(session, community)
+            await set_role(session, community_id, user.id, role)
+            await _audit_role(session, community_id, user.id, role)
         return user.id
 
     user_id = _in_transaction(settings, run)
@@ -121,6 +124,7 @@ def grant_role(
         community_id = await find_community(session, community)
         user_id = await _find_user(session, who)
         await set_role(session, community_id, user_id, role)
+        await _audit_role(session, community_id, user_id, role)
         return user_id
 
     user_id = _in_transaction(settings, run)
@@ -154,6 +158,17 @@ def token_create(
         new = await create_api_token(
             session, community_id, name, permission, created_by=None, expires_at=expires_at
         )
+        await record(
+            session,
+            cli_actor(),
+            community_id,
+            "access.token.create",
+            "api_token",
+            str(new.details.id),
+            None,
+            new.details.model_dump(mode="json"),
+            None,
+        )
         return new.token, new.details.id, new.details.prefix
 
     token, token_id, prefix = _in_transaction(settings, run)
@@ -162,6 +177,21 @@ def token_create(
         f"{', '.join(sorted(p.value for p in permission))}. Store it now; it is not shown again."
     )
     sys.stdout.write(token + "\n")
+
+
+async def _audit_role(session: AsyncSession, community_id: int, user_id: int, role: Role) -> None:
+    """The same audit entry the admin API writes for a role change."""
+    await record(
+        session,
+        cli_actor(),
+        community_id,
+        "access.role.set",
+        "user",
+        str(user_id),
+        None,
+        {"role": role.value},
+        None,
+    )
 
 
 def _read_password(from_stdin: bool) -> str:

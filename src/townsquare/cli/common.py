@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from townsquare.config.settings import Settings, load_settings
 from townsquare.log import configure_logging
+from townsquare.services.audit import Actor, ActorType
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -62,3 +64,12 @@ def sigterm_unwinds() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def cli_actor() -> Actor:
+    """How the audit log names whoever runs a command: their login name."""
+    try:
+        who = getpass.getuser()[:128] or "cli"
+    except (KeyError, OSError):
+        who = "cli"
+    return Actor(type=ActorType.CLI, id=who)

@@ -11,7 +11,6 @@ is also how a file moves to another instance or community.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -23,11 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.cli.app import app
-from townsquare.cli.common import out_console, sigterm_unwinds, state
+from townsquare.cli.common import cli_actor, out_console, sigterm_unwinds, state
 from townsquare.cli.run import prepare_schema
 from townsquare.config.settings import Settings
 from townsquare.errors import ConfigInvalid
-from townsquare.services.audit import Actor, ActorType
 from townsquare.services.community_config import get_config, replace_document
 from townsquare.store.config_documents import find_community
 from townsquare.store.database import open_database
@@ -139,7 +137,7 @@ def import_(
                 before = (await get_config(session, community_id)).config_version
                 result = await replace_document(
                     session,
-                    Actor(type=ActorType.CLI, id=_operator()),
+                    cli_actor(),
                     community_id,
                     exported["document"],
                     expected_version=expected,
@@ -183,13 +181,6 @@ async def _slug(session: AsyncSession, community_id: int) -> str:
             await session.execute(select(Community.slug).where(Community.id == community_id))
         ).scalar_one()
     )
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()[:128] or "cli"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _with_database(settings: Settings, run: Any) -> Any:
