@@ -133,4 +133,4 @@ def test_a_token_is_printed_once_and_stored_hashed(
     assert sorted(permissions) == ["grant", "read"]
     ((action, after),) = _rows(migrated_database, "SELECT action, after::text FROM audit_log")
     assert action == "access.token.create"
-    assert token not in after  # the plaintext is never audited
+    assert token not in str(after)  # the plaintext is never audited
