@@ -74,7 +74,11 @@ def served(
         port = probe.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(app_settings, url), host="127.0.0.1", port=port, log_level="warning"
+            create_app(app_settings, url),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,  # leave the process's logging alone (other tests depend on it)
+            access_log=False,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
