@@ -91,9 +91,10 @@ class World:
         )
         await self.conn.execute(
             text(
-                "INSERT INTO ledger_entries (community_id, member_id, currency, delta, season, "
-                "season_delta, reason, occurred_at) VALUES (:c, :member, :currency, :delta, "
-                ":season, :season_delta, 'activity', :at)"
+                "INSERT INTO ledger_entries (community_id, member_id, xp, stars, gold, season, "
+                "season_xp, season_stars, season_gold, reason, occurred_at) VALUES (:c, "
+                ":member, :xp, :stars, :gold, :season, :season_xp, :season_stars, "
+                ":season_gold, 'activity', :at)"
             ),
             ledger,
         )
@@ -126,15 +127,12 @@ class World:
         self.balances.setdefault((member, ""), [0, 0, 0])[slot] += delta
         if season is not None:
             self.balances.setdefault((member, season), [0, 0, 0])[slot] += season_delta
-        return {
-            "c": self.community_id,
-            "member": member,
-            "currency": currency,
-            "delta": delta,
-            "season": season,
-            "season_delta": season_delta,
-            "at": at,
-        }
+        row: dict[str, Any] = {"c": self.community_id, "member": member, "season": season}
+        row["at"] = at
+        for name in CURRENCIES:
+            row[name] = delta if name == currency else 0
+            row[f"season_{name}"] = season_delta if name == currency else 0
+        return row
 
     async def rollup(self, member: int, name: str, value: int) -> None:
         """Counts of events that retention already dropped."""
