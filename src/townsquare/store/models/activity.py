@@ -67,7 +67,6 @@ class Event(Base):
         CheckConstraint(in_list("platform", PLATFORMS), name="platform"),
         CheckConstraint(in_list("status", EVENT_STATUSES), name="status"),
         Index("ix_events_member", "community_id", "member_id", "occurred_at"),
-        Index("ix_events_kind", "community_id", "kind", "occurred_at"),
         community_fk(),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )

@@ -1,5 +1,6 @@
-"""Ledger: one row per (member, event, reason) with xp, stars and gold, not one per currency.
+"""A cheaper write path for the ingest pipeline: fewer ledger rows, one index less.
 
+Ledger: one row per (member, event, reason) with xp, stars and gold, not one per currency.
 An event that rewards XP and Gold wrote two ledger rows that repeated everything but the
 currency and the amount; the writer now writes one, with the three lifetime deltas and
 the three season deltas (``season_xp``…, counted towards ``season``). The ledger stays
@@ -9,6 +10,10 @@ Existing rows are merged: the rows of one event, member, reason and season becom
 (the lowest id is kept); rows without an event (manual grants through the API) are kept
 one for one. The table is rebuilt under an ACCESS EXCLUSIVE lock, so writers wait.
 Downgrade splits every row back into one row per currency that is not zero.
+
+Events: ``ix_events_kind`` (community, kind, time) goes. Nothing reads the lake by kind,
+and every index on the lake is one more insert per event; a per-kind report can scan a
+community's days (the lake is partitioned by day) or bring it back.
 
 Revision ID: 0005
 Revises: 0003
@@ -146,9 +151,11 @@ def upgrade() -> None:
         f"HAVING ({' OR '.join(f'{total} <> 0' for total in lifetime + season)})"
     )
     _finish()
+    op.drop_index("ix_events_kind", table_name="events")
 
 
 def downgrade() -> None:
+    op.create_index("ix_events_kind", "events", ["community_id", "kind", "occurred_at"])
     _rename_old()
     op.create_table(
         "ledger_entries",
