@@ -15,6 +15,13 @@ Events: ``ix_events_kind`` (community, kind, time) goes. Nothing reads the lake 
 and every index on the lake is one more insert per event; a per-kind report can scan a
 community's days (the lake is partitioned by day) or bring it back.
 
+Leaderboard histogram: the ``balances`` UPDATE trigger (migration 0003) counted every
+positive value of every old and new row (six tuples per row) and let the sums cancel. It
+now pairs each new row with its old row and counts only the currencies whose value
+changed: the ingest writer's upsert changes one or two of three in most rows, and the
+trigger's cost was a third of the upsert's. Rows without a partner (an UPDATE that changes
+a key) count in full, as before.
+
 Revision ID: 0005
 Revises: 0003
 Create Date: 2026-11-23
@@ -22,7 +29,10 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import op
@@ -33,6 +43,43 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _CURRENCIES = ("xp", "stars", "gold")
+
+# The balance rows whose values changed, paired by key: (board, member, value, +1/-1) for
+# the new and the old value of each changed currency (as 0003's ``_VALUES``).
+_CHANGED_VALUES = """
+    SELECT coalesce(n.community_id, o.community_id) AS community_id,
+           coalesce(n.season, o.season) AS season,
+           coalesce(n.member_id, o.member_id) AS member_id,
+           c.currency, v.value, v.delta
+    FROM new_balances n
+    FULL JOIN old_balances o ON o.community_id = n.community_id AND o.season = n.season
+        AND o.member_id = n.member_id
+    CROSS JOIN LATERAL (VALUES ('xp', n.xp, o.xp), ('stars', n.stars, o.stars),
+        ('gold', n.gold, o.gold)) AS c (currency, new, old)
+    CROSS JOIN LATERAL (VALUES (c.new, 1), (c.old, -1)) AS v (value, delta)
+    WHERE c.new IS DISTINCT FROM c.old AND v.value > 0
+"""
+
+
+def _leaderboard_counts() -> ModuleType:
+    """Migration 0003, whose trigger function this one rewrites one branch of."""
+    path = Path(__file__).with_name("0003_leaderboard_counts.py")
+    spec = importlib.util.spec_from_file_location("townsquare_migration_0003", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _balance_counts_function(*, changed_only: bool) -> str:
+    m = _leaderboard_counts()
+    function: str = m.BALANCES_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    if changed_only:
+        every_value = m._apply(m._INSERTED + " UNION ALL " + m._DELETED)
+        assert every_value in function
+        function = function.replace(every_value, m._apply(_CHANGED_VALUES))
+    return function
 
 
 def _recreate_indexes_and_trigger() -> None:
@@ -152,9 +199,11 @@ def upgrade() -> None:
     )
     _finish()
     op.drop_index("ix_events_kind", table_name="events")
+    op.execute(_balance_counts_function(changed_only=True))
 
 
 def downgrade() -> None:
+    op.execute(_balance_counts_function(changed_only=False))
     op.create_index("ix_events_kind", "events", ["community_id", "kind", "occurred_at"])
     _rename_old()
     op.create_table(
