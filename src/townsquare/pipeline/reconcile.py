@@ -306,12 +306,12 @@ _STATE_COUNTER_DRIFT = [
     SELECT coalesce(s.member_id, e.member_id), coalesce(s.name, e.name),
            coalesce(e.value, 0), coalesce(s.lifetime, 0), s.entry
     FROM (
-        SELECT ms.member_id, c.key AS name, c.value AS entry,
+        SELECT ms.member_id, c.key AS name, c.value::jsonb AS entry,
                (c.value->>0)::bigint AS lifetime
         FROM member_states ms
-        CROSS JOIN LATERAL jsonb_each(ms.state->'c') AS c
+        CROSS JOIN LATERAL json_each(ms.state->'c') AS c
         WHERE ms.community_id = :community_id AND ms.format = :format
-          AND jsonb_typeof(ms.state->'c') = 'object'
+          AND json_typeof(ms.state->'c') = 'object'
     ) s
     FULL JOIN (
         SELECT x.member_id, x.name, x.value
@@ -347,11 +347,12 @@ _CORRECT_COUNTERS = """
 # entry becomes [lifetime, 0, 0]); every other key of the document is kept as it is.
 _CORRECT_STATES = """
     UPDATE member_states ms
-    SET state = ms.state
+    SET state = (ms.state::jsonb
             || CASE WHEN p.b IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('b', p.b) END
             || CASE WHEN p.c IS NULL THEN '{}'::jsonb
-                    ELSE jsonb_build_object('c', coalesce(ms.state->'c', '{}'::jsonb) || p.c)
-               END,
+                    ELSE jsonb_build_object(
+                        'c', coalesce(ms.state::jsonb->'c', '{}'::jsonb) || p.c)
+               END)::json,
         updated_at = now()
     FROM (
         SELECT coalesce(b.member_id, c.member_id) AS member_id, b.b, c.c

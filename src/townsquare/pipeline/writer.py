@@ -191,7 +191,7 @@ _STAGING = (
     "xp bigint, stars bigint, gold bigint, level bigint) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS stage_counters (c bigint, m bigint, period text, "
     "period_key text, name text, value bigint) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS stage_states (c bigint, m bigint, state jsonb) "
+    "CREATE TEMP TABLE IF NOT EXISTS stage_states (c bigint, m bigint, state json) "
     "ON COMMIT DELETE ROWS",
 )
 
