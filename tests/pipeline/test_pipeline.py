@@ -64,10 +64,7 @@ async def balances_by_user(url: str) -> dict[str, tuple[int, int, int, int]]:
 async def ledger_by_user(url: str) -> dict[str, tuple[int, int, int]]:
     rows = await query(
         url,
-        "SELECT i.external_user_id, "
-        "coalesce(sum(l.delta) FILTER (WHERE currency = 'xp'), 0), "
-        "coalesce(sum(l.delta) FILTER (WHERE currency = 'stars'), 0), "
-        "coalesce(sum(l.delta) FILTER (WHERE currency = 'gold'), 0) FROM ledger_entries l "
+        "SELECT i.external_user_id, sum(l.xp), sum(l.stars), sum(l.gold) FROM ledger_entries l "
         "JOIN member_identities i ON i.community_id = l.community_id AND i.member_id = l.member_id "
         "GROUP BY 1",
     )

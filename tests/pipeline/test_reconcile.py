@@ -91,9 +91,10 @@ class World:
         )
         await self.conn.execute(
             text(
-                "INSERT INTO ledger_entries (community_id, member_id, currency, delta, season, "
-                "season_delta, reason, occurred_at) VALUES (:c, :member, :currency, :delta, "
-                ":season, :season_delta, 'activity', :at)"
+                "INSERT INTO ledger_entries (community_id, member_id, xp, stars, gold, season, "
+                "season_xp, season_stars, season_gold, reason, occurred_at) VALUES (:c, "
+                ":member, :xp, :stars, :gold, :season, :season_xp, :season_stars, "
+                ":season_gold, 'activity', :at)"
             ),
             ledger,
         )
@@ -126,15 +127,12 @@ class World:
         self.balances.setdefault((member, ""), [0, 0, 0])[slot] += delta
         if season is not None:
             self.balances.setdefault((member, season), [0, 0, 0])[slot] += season_delta
-        return {
-            "c": self.community_id,
-            "member": member,
-            "currency": currency,
-            "delta": delta,
-            "season": season,
-            "season_delta": season_delta,
-            "at": at,
-        }
+        row: dict[str, Any] = {"c": self.community_id, "member": member, "season": season}
+        row["at"] = at
+        for name in CURRENCIES:
+            row[name] = delta if name == currency else 0
+            row[f"season_{name}"] = season_delta if name == currency else 0
+        return row
 
     async def rollup(self, member: int, name: str, value: int) -> None:
         """Counts of events that retention already dropped."""
@@ -187,7 +185,7 @@ class World:
         await self.conn.execute(
             text(
                 "INSERT INTO member_states (community_id, member_id, state, format) "
-                "VALUES (:c, :m, CAST(:state AS jsonb), :format)"
+                "VALUES (:c, :m, CAST(:state AS json), :format)"
             ),
             [
                 {
@@ -431,15 +429,15 @@ async def test_tampered_member_state_is_detected_and_corrected(world: World) -> 
     messages = world.counters[b, "messages"]
     await _execute(
         world.conn,
-        "UPDATE member_states SET state = jsonb_set(state, '{b,0}', '1') "
+        "UPDATE member_states SET state = jsonb_set(state::jsonb, '{b,0}', '1')::json "
         "WHERE community_id = :c AND member_id = :m",
         c=world.community_id,
         m=a,
     )
     await _execute(
         world.conn,
-        "UPDATE member_states SET state = jsonb_set(state #- '{c,reactions_given}', "
-        "'{c,messages,0}', '0') WHERE community_id = :c AND member_id = :m",
+        "UPDATE member_states SET state = jsonb_set(state::jsonb #- '{c,reactions_given}', "
+        "'{c,messages,0}', '0')::json WHERE community_id = :c AND member_id = :m",
         c=world.community_id,
         m=b,
     )
@@ -549,7 +547,7 @@ async def test_an_outage_mid_correction_is_a_typed_error_and_corrects_nothing(
         await _execute(
             setup, "UPDATE balances SET xp = 0 WHERE community_id = :c", c=world.community_id
         )
-        await _execute(setup, "UPDATE member_states SET state = state - 'b'")
+        await _execute(setup, "UPDATE member_states SET state = (state::jsonb - 'b')::json")
 
     async with own_engine.connect() as blocker, own_engine.connect() as victim:
         pid = await victim.scalar(text("SELECT pg_backend_pid()"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,6 +24,7 @@ from townsquare.pipeline.simulator import (
     Mix,
     SimulationSpec,
     Simulator,
+    _MemberIds,
     channel_layout,
     expected_outcome,
     simulated_config,
@@ -597,3 +599,31 @@ def test_any_spec_in_bounds_yields_events_the_engine_accepts(spec: SimulationSpe
         if e.kind is EventKind.MESSAGE:
             assert e.message is not None
     expected_outcome(events, sim.configs())  # raises EngineInputError on a malformed event
+
+
+def test_member_ids_are_made_from_the_index_and_read_back() -> None:
+    discord = _MemberIds("u", 5, offset=40)
+    line = _MemberIds("U0001", 3, hex_digits=True)
+    assert list(discord) == ["u40", "u41", "u42", "u43", "u44"]
+    assert list(line) == ["U000100000000", "U000100000001", "U000100000002"]
+    assert [discord.index_of(m) for m in discord] == [0, 1, 2, 3, 4]
+    assert [line.index_of(m) for m in line] == [0, 1, 2]
+    assert discord[-1] == "u44"
+    for outside in ("u45", "u39", "x41"):
+        with pytest.raises(KeyError):
+            discord.index_of(outside)
+    with pytest.raises(IndexError):
+        discord[5]
+
+
+def test_a_simulated_member_takes_a_few_bytes() -> None:
+    tracemalloc.start()
+    try:
+        simulator = Simulator(SimulationSpec(communities=4, members=100_000, seed=3))
+        simulator.take(1_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 400,000 members: ~5 MB (a list of ids, a dict back to the index, a list of floats
+    # and a tuple of roles per member took ~80 MB).
+    assert peak < 16_000_000

@@ -1,7 +1,8 @@
 """``balance_counts``, the leaderboards' histogram, always equals a count over ``balances``
 (and, for ``hidden``, over the balances of bots and members who left).
 
-It is kept by triggers (migration 0003); these tests drive ``balances`` with every kind of
+It is kept by triggers (migration 0003; 0005 counts only the changed values of an
+UPDATE); these tests drive ``balances`` with every kind of
 statement the application uses (the writer's multi-row INSERT ... SELECT ... ON CONFLICT
 DO UPDATE above all), hide, show and delete members, and compare.
 """
@@ -211,6 +212,42 @@ async def test_an_upsert_fires_insert_for_new_rows_and_update_for_existing_ones(
         (community_id, "", "xp", 7): (1, 0),
     }
     await assert_histogram_matches(session, [community_id])
+
+
+async def test_an_update_that_moves_rows_between_keys_is_counted_in_full(
+    session: AsyncSession,
+) -> None:
+    (community_id,) = await _communities(session, 1)
+    await session.execute(
+        text(
+            "INSERT INTO balances (community_id, season, member_id, xp, stars) VALUES "
+            "(:c, '', 1, 5, 1), (:c, '', 2, 9, 1), (:c, 's1', 1, 5, 0)"
+        ),
+        {"c": community_id},
+    )
+    await session.execute(
+        text("UPDATE members SET is_bot = true WHERE community_id = :c AND id = 2"),
+        {"c": community_id},
+    )
+    # The lifetime rows of members 1 and 2 (a bot) move to 3 and 4; member 1's season
+    # row moves to 's2'.
+    await session.execute(
+        text(
+            "UPDATE balances SET member_id = member_id + 2 WHERE community_id = :c AND season = ''"
+        ),
+        {"c": community_id},
+    )
+    await session.execute(
+        text("UPDATE balances SET season = 's2', xp = 6 WHERE community_id = :c AND season = 's1'"),
+        {"c": community_id},
+    )
+
+    await assert_histogram_matches(session, [community_id])
+    histogram = await _read(session, _HISTOGRAM, [community_id])
+    assert histogram[(community_id, "", "xp", 5)] == (1, 0)
+    assert histogram[(community_id, "", "xp", 9)] == (1, 0)
+    assert histogram[(community_id, "s2", "xp", 6)] == (1, 0)
+    assert (community_id, "s1", "xp", 5) not in histogram
 
 
 async def test_deleting_a_member_or_a_community_cascades_into_the_histogram(

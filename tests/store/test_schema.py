@@ -72,17 +72,17 @@ async def test_ledger_is_append_only(session: AsyncSession) -> None:
         insert(LedgerEntry).values(
             community_id=community_id,
             member_id=member_id,
-            currency="xp",
-            delta=15,
+            xp=15,
+            gold=2,
             reason="message",
             occurred_at=NOW,
         )
     )
-    for statement in ("UPDATE ledger_entries SET delta = 1000", "DELETE FROM ledger_entries"):
+    for statement in ("UPDATE ledger_entries SET xp = 1000", "DELETE FROM ledger_entries"):
         with pytest.raises(DBAPIError, match="append-only"):
             async with session.begin_nested():
                 await session.execute(text(statement))
-    total = (await session.execute(select(func.sum(LedgerEntry.delta)))).scalar()
+    total = (await session.execute(select(func.sum(LedgerEntry.xp)))).scalar()
     assert total == 15
 
 
@@ -93,8 +93,7 @@ async def test_erasing_a_community_is_explicit_and_complete(session: AsyncSessio
         insert(LedgerEntry).values(
             community_id=community_id,
             member_id=member_id,
-            currency="gold",
-            delta=5,
+            gold=5,
             reason="grant",
             occurred_at=NOW,
         )

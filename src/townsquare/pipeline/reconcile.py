@@ -2,8 +2,9 @@
 
 Truth:
 
-* Balances come from the append-only ledger: lifetime = sum of ``delta`` per member and
-  currency; a season's balance = sum of ``season_delta`` of the entries of that season.
+* Balances come from the append-only ledger: lifetime = sum of ``xp``, ``stars`` and
+  ``gold`` per member; a season's balance = sum of ``season_xp``, ``season_stars`` and
+  ``season_gold`` of the entries of that season.
 * Lifetime counters come from the event lake: ``counter_rollups`` (what retention folded
   away) + the sum of the ``[member_id, counter, delta]`` triples in the ``"counters"`` of
   the events still in the lake.
@@ -164,7 +165,8 @@ async def holds_community_lock(conn: AsyncConnection, community_id: int) -> bool
 # --- What the truth says -----------------------------------------------------------------
 
 # One pass over the community's ledger: the (member) grouping set gives lifetime balances
-# from ``delta``, the (member, season) set gives season balances from ``season_delta``.
+# from ``xp``/``stars``/``gold``, the (member, season) set gives season balances from
+# ``season_xp``/``season_stars``/``season_gold``.
 _EXPECTED_BALANCES = [
     """
     CREATE TEMP TABLE reconcile_expected_balances (
@@ -177,15 +179,9 @@ _EXPECTED_BALANCES = [
     INSERT INTO reconcile_expected_balances (member_id, season, xp, stars, gold)
     SELECT member_id,
            CASE WHEN GROUPING(season) = 1 THEN '' ELSE season END,
-           coalesce(CASE WHEN GROUPING(season) = 1
-               THEN sum(delta) FILTER (WHERE currency = 'xp')
-               ELSE sum(season_delta) FILTER (WHERE currency = 'xp') END, 0),
-           coalesce(CASE WHEN GROUPING(season) = 1
-               THEN sum(delta) FILTER (WHERE currency = 'stars')
-               ELSE sum(season_delta) FILTER (WHERE currency = 'stars') END, 0),
-           coalesce(CASE WHEN GROUPING(season) = 1
-               THEN sum(delta) FILTER (WHERE currency = 'gold')
-               ELSE sum(season_delta) FILTER (WHERE currency = 'gold') END, 0)
+           CASE WHEN GROUPING(season) = 1 THEN sum(xp) ELSE sum(season_xp) END,
+           CASE WHEN GROUPING(season) = 1 THEN sum(stars) ELSE sum(season_stars) END,
+           CASE WHEN GROUPING(season) = 1 THEN sum(gold) ELSE sum(season_gold) END
     FROM ledger_entries
     WHERE community_id = :community_id
     GROUP BY GROUPING SETS ((member_id), (member_id, season))
@@ -310,12 +306,12 @@ _STATE_COUNTER_DRIFT = [
     SELECT coalesce(s.member_id, e.member_id), coalesce(s.name, e.name),
            coalesce(e.value, 0), coalesce(s.lifetime, 0), s.entry
     FROM (
-        SELECT ms.member_id, c.key AS name, c.value AS entry,
+        SELECT ms.member_id, c.key AS name, c.value::jsonb AS entry,
                (c.value->>0)::bigint AS lifetime
         FROM member_states ms
-        CROSS JOIN LATERAL jsonb_each(ms.state->'c') AS c
+        CROSS JOIN LATERAL json_each(ms.state->'c') AS c
         WHERE ms.community_id = :community_id AND ms.format = :format
-          AND jsonb_typeof(ms.state->'c') = 'object'
+          AND json_typeof(ms.state->'c') = 'object'
     ) s
     FULL JOIN (
         SELECT x.member_id, x.name, x.value
@@ -351,11 +347,12 @@ _CORRECT_COUNTERS = """
 # entry becomes [lifetime, 0, 0]); every other key of the document is kept as it is.
 _CORRECT_STATES = """
     UPDATE member_states ms
-    SET state = ms.state
+    SET state = (ms.state::jsonb
             || CASE WHEN p.b IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('b', p.b) END
             || CASE WHEN p.c IS NULL THEN '{}'::jsonb
-                    ELSE jsonb_build_object('c', coalesce(ms.state->'c', '{}'::jsonb) || p.c)
-               END,
+                    ELSE jsonb_build_object(
+                        'c', coalesce(ms.state::jsonb->'c', '{}'::jsonb) || p.c)
+               END)::json,
         updated_at = now()
     FROM (
         SELECT coalesce(b.member_id, c.member_id) AS member_id, b.b, c.c

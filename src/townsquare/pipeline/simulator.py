@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from bisect import bisect
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from heapq import heappop, heappush
 from itertools import accumulate
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from townsquare.core.balances import Balances
 from townsquare.core.community_rules import CommunityConfig, CommunityRules, compile_rules
@@ -422,8 +423,105 @@ def _cumulative(weights: Iterable[float]) -> list[float]:
     return out
 
 
-def _zipf(n: int, exponent: float) -> list[float]:
-    return _cumulative(1.0 / (rank**exponent) for rank in range(1, n + 1))
+def _zipf(n: int, exponent: float) -> array[float]:
+    """`_cumulative` of Zipf weights, as a flat array of doubles (8 bytes a member rather
+    than a list's 32: a million members are a million entries)."""
+    cum = array("d", accumulate(1.0 / (rank**exponent) for rank in range(1, n + 1)))
+    total = cum[-1]
+    for i in range(n):
+        cum[i] /= total
+    cum[-1] = 1.0  # every Zipf weight is positive: only the last entry is pinned
+    return cum
+
+
+class _MemberIds(Sequence[str]):
+    """A community's member ids, made from the member's index when asked for.
+
+    ``prefix`` + (``offset`` + index) in decimal, or + index in 8 hex digits: a list of a
+    million strings and the dict back to their index would take ~150 MB.
+    """
+
+    __slots__ = ("_hex", "_offset", "_prefix", "_size")
+
+    def __init__(self, prefix: str, size: int, *, offset: int = 0, hex_digits: bool = False):
+        self._prefix = prefix
+        self._size = size
+        self._offset = offset
+        self._hex = hex_digits
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not 0 <= index < self._size:
+            if -self._size <= index < 0:
+                index += self._size
+            else:
+                raise IndexError(index)
+        if self._hex:
+            return f"{self._prefix}{index:08x}"
+        return f"{self._prefix}{self._offset + index}"
+
+    def index_of(self, member_id: str) -> int:
+        """The index of ``member_id`` (one of these ids)."""
+        digits = member_id[len(self._prefix) :]
+        index = int(digits, 16) if self._hex else int(digits) - self._offset
+        if not member_id.startswith(self._prefix) or not 0 <= index < self._size:
+            raise KeyError(member_id)
+        return index
+
+
+#: Every combination of `ROLE_SHARES` roles, in a member's draw order; members keep the
+#: index of theirs (one byte) instead of a tuple of their own.
+_ROLE_SETS: Final[tuple[tuple[str, ...], ...]] = tuple(
+    tuple(role for bit, (role, _) in enumerate(ROLE_SHARES) if mask >> bit & 1)
+    for mask in range(1 << len(ROLE_SHARES))
+)
+
+
+class _Roles(Sequence[tuple[str, ...]]):
+    """Each member's roles as one byte (an index into `_ROLE_SETS`)."""
+
+    __slots__ = ("_masks",)
+
+    def __init__(self, masks: bytearray) -> None:
+        self._masks = masks
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, ...] | list[tuple[str, ...]]:
+        if isinstance(index, slice):
+            return [_ROLE_SETS[mask] for mask in self._masks[index]]
+        return _ROLE_SETS[self._masks[index]]
+
+
+def _draw_roles(rng: random.Random, n: int) -> _Roles:
+    """Each member holds each role with its share's probability (one draw per role)."""
+    masks = bytearray(n)
+    random_ = rng.random
+    shares = [share for _, share in ROLE_SHARES]
+    for member in range(n):
+        mask = 0
+        for bit, share in enumerate(shares):
+            if random_() < share:
+                mask |= 1 << bit
+        masks[member] = mask
+    return _Roles(masks)
 
 
 # A message shape: length, links, code blocks, attachments, emoji, is_reply, fingerprint
@@ -463,7 +561,6 @@ class _Community:
         "channels",
         "id",
         "id_prefix",
-        "index_of",
         "joined",
         "line",
         "member_cum",
@@ -488,7 +585,7 @@ class _Community:
         rng: random.Random,
         community_id: str,
         platform: Platform,
-        member_ids: list[str],
+        member_ids: _MemberIds,
         id_prefix: str,
     ) -> None:
         self.id = community_id
@@ -496,13 +593,12 @@ class _Community:
         self.line = platform is Platform.LINE
         self.id_prefix = id_prefix
         self.member_ids = member_ids
-        self.index_of = {member_id: i for i, member_id in enumerate(member_ids)}
         n = len(member_ids)
         self.member_cum = _zipf(n, spec.member_zipf)
-        self.roles: list[tuple[str, ...]] = (
-            [tuple(role for role, share in ROLE_SHARES if rng.random() < share) for _ in range(n)]
+        self.roles = (
+            _draw_roles(rng, n)
             if platform is Platform.DISCORD
-            else [()] * n  # LINE has no roles
+            else _Roles(bytearray(n))  # LINE has no roles
         )
         pre = spec.pre_joined_share
         self.joined = bytearray(1 if rng.random() < pre else 0 for _ in range(n))
@@ -563,13 +659,13 @@ class Simulator:
         stride = max(1, n - int(n * spec.member_overlap))
         for index, community_id in enumerate(spec.community_ids()):
             if index < spec.communities:
-                members = [f"u{index * stride + i}" for i in range(n)]
+                members = _MemberIds("u", n, offset=index * stride)
                 self._communities.append(
                     _Community(spec, rng, community_id, Platform.DISCORD, members, prefix + "d")
                 )
             else:
                 line = index - spec.communities
-                members = [f"U{line:04x}{i:08x}" for i in range(n)]
+                members = _MemberIds(f"U{line:04x}", n, hex_digits=True)
                 self._communities.append(
                     _Community(spec, rng, community_id, Platform.LINE, members, prefix + "l")
                 )
@@ -859,7 +955,7 @@ class Simulator:
         size = len(recent)
         r = rng.random()
         target = recent[size - 1 - int(size * r * r)]  # recent messages draw more
-        author = community.index_of[target.member_id]
+        author = community.member_ids.index_of(target.member_id)
         if spec.self_reaction_rate and rng.random() < spec.self_reaction_rate:
             giver = author
             self.stats.self_reactions += 1

@@ -30,6 +30,7 @@ import structlog
 
 from townsquare.core import (
     CommunityRules,
+    Currency,
     Event,
     EventContext,
     EventKind,
@@ -53,6 +54,8 @@ from townsquare.store.locks import community_lock_key
 log = structlog.get_logger(__name__)
 
 _LIFETIME = ""
+#: A currency's position in a ledger row's amounts (lifetime; season is 3 further on).
+_SLOT = {Currency.XP: 0, Currency.STARS: 1, Currency.GOLD: 2}
 
 
 class RulesSource(Protocol):
@@ -188,7 +191,7 @@ _STAGING = (
     "xp bigint, stars bigint, gold bigint, level bigint) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS stage_counters (c bigint, m bigint, period text, "
     "period_key text, name text, value bigint) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS stage_states (c bigint, m bigint, state jsonb) "
+    "CREATE TEMP TABLE IF NOT EXISTS stage_states (c bigint, m bigint, state json) "
     "ON COMMIT DELETE ROWS",
 )
 
@@ -534,8 +537,8 @@ class BatchWriter:
             if ledger:
                 self.statements += 1
                 async with conn.cursor().copy(
-                    "COPY ledger_entries (community_id, member_id, currency, delta, season, "
-                    "season_delta, reason, event_id, occurred_at) FROM STDIN"
+                    "COPY ledger_entries (community_id, member_id, xp, stars, gold, season_xp, "
+                    "season_stars, season_gold, season, reason, event_id, occurred_at) FROM STDIN"
                 ) as copy:
                     for row in ledger:
                         await copy.write_row(row)
@@ -600,6 +603,12 @@ class BatchWriter:
         return inserted
 
     def _ledger_rows(self, computed: _Computed, event_ids: dict[int, int]) -> list[tuple[Any, ...]]:
+        """One row per member, reason and season of each event, the currencies side by side.
+
+        The rules give one entry per currency; a rewarded message moves XP and Gold of one
+        member for one reason, so this saves a row for each (a quarter of the rows of the
+        simulated mix, where many events move one currency or none).
+        """
         rows: list[tuple[Any, ...]] = []
         times: dict[int, datetime] = {}
         for effects in computed.effects:
@@ -610,21 +619,22 @@ class BatchWriter:
             occurred = times.get(at)
             if occurred is None:
                 occurred = times[at] = datetime.fromtimestamp(at, UTC)
+            # (member, reason, season) -> [xp, stars, gold, season xp, season stars, season gold]
+            merged: dict[tuple[str, str, str | None], list[int]] = {}
+            for entry in effects.ledger:
+                key = (entry.member_id, entry.reason, entry.season_id)
+                amounts = merged.get(key)
+                if amounts is None:
+                    amounts = merged[key] = [0, 0, 0, 0, 0, 0]
+                slot = _SLOT[entry.currency]
+                amounts[slot] += entry.delta
+                amounts[slot + 3] += entry.season_delta
             event_id = event_ids[item.index]
             community_id = item.community_id
             rows += [
-                (
-                    community_id,
-                    int(entry.member_id),
-                    entry.currency,
-                    entry.delta,
-                    entry.season_id,
-                    entry.season_delta,
-                    entry.reason,
-                    event_id,
-                    occurred,
-                )
-                for entry in effects.ledger
+                (community_id, int(member_id), *amounts, season, reason, event_id, occurred)
+                for (member_id, reason, season), amounts in merged.items()
+                if any(amounts)
             ]
         return rows
 

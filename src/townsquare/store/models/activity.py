@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townsquare.store.models.base import (
@@ -67,16 +68,17 @@ class Event(Base):
         CheckConstraint(in_list("platform", PLATFORMS), name="platform"),
         CheckConstraint(in_list("status", EVENT_STATUSES), name="status"),
         Index("ix_events_member", "community_id", "member_id", "occurred_at"),
-        Index("ix_events_kind", "community_id", "kind", "occurred_at"),
         community_fk(),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
 
 class LedgerEntry(Base):
-    """One change of one currency for one member. Append-only: it is the truth.
+    """What one event (or grant) changed for one member, for one reason. Append-only: it is
+    the truth.
 
-    A trigger refuses UPDATE and DELETE; balances and counters are rebuilt from here.
+    One row carries the three currencies (most events move two of them). A trigger refuses
+    UPDATE and DELETE; balances and counters are rebuilt from here.
     """
 
     __tablename__ = "ledger_entries"
@@ -84,12 +86,15 @@ class LedgerEntry(Base):
     community_id: Mapped[int]
     id: Mapped[int] = mapped_column(Identity())
     member_id: Mapped[int]
-    currency: Mapped[str] = mapped_column(String(8))
-    delta: Mapped[int]
+    xp: Mapped[int] = mapped_column(server_default=text("0"))
+    stars: Mapped[int] = mapped_column(server_default=text("0"))
+    gold: Mapped[int] = mapped_column(server_default=text("0"))
     # The season the entry counted towards and how much (a clamp or the reversal of an
     # old reaction can touch one of lifetime and season only, so both deltas are kept).
     season: Mapped[str | None] = mapped_column(String(64))
-    season_delta: Mapped[int] = mapped_column(server_default=text("0"))
+    season_xp: Mapped[int] = mapped_column(server_default=text("0"))
+    season_stars: Mapped[int] = mapped_column(server_default=text("0"))
+    season_gold: Mapped[int] = mapped_column(server_default=text("0"))
     reason: Mapped[str] = mapped_column(String(64))
     # No foreign key: events are dropped by retention, the ledger never is.
     event_id: Mapped[int | None]
@@ -101,8 +106,11 @@ class LedgerEntry(Base):
 
     __table_args__ = (
         PrimaryKeyConstraint("community_id", "id"),
-        CheckConstraint(in_list("currency", CURRENCIES), name="currency"),
-        CheckConstraint("delta <> 0 OR season_delta <> 0", name="delta_not_zero"),
+        CheckConstraint(
+            "xp <> 0 OR stars <> 0 OR gold <> 0 OR season_xp <> 0 OR season_stars <> 0 "
+            "OR season_gold <> 0",
+            name="not_zero",
+        ),
         Index("ix_ledger_entries_member", "community_id", "member_id", "id"),
         Index(
             "uq_ledger_entries_idempotency_key",
@@ -174,7 +182,10 @@ class MemberState(Base):
 
     community_id: Mapped[int]
     member_id: Mapped[int]
-    state: Mapped[dict[str, Any]]
+    # json, not jsonb: written for every member a batch touches, read whole by the writer
+    # and by key only by reconciliation; json input only checks the syntax, jsonb input
+    # builds a tree (a few microseconds a document, on the writer's critical path).
+    state: Mapped[dict[str, Any]] = mapped_column(JSON())
     format: Mapped[int] = mapped_column(server_default=text("1"))
     updated_at: Mapped[datetime] = created_at_column()
 
