@@ -126,13 +126,14 @@ def _member_breakdowns(outcome: Mapping[str, Any] | None, member_id: int) -> lis
     """The breakdowns of ``outcome`` about this member (a reaction has one per party)."""
     breakdowns = []
     for doc in (outcome or {}).get("why") or ():
-        if str(doc.get("m")) != str(member_id):
-            continue
         try:
-            breakdowns.append(breakdown_out(decode_breakdown(doc)))
+            breakdown = decode_breakdown(doc)
         except (KeyError, ValueError, TypeError, IndexError):
             # An outcome written by another version: skip it rather than fail the profile.
             log.warning("breakdown_unreadable", member_id=member_id)
+            continue
+        if str(breakdown.member_id) == str(member_id):
+            breakdowns.append(breakdown_out(breakdown))
     return breakdowns
 
 
