@@ -75,6 +75,13 @@ def test_role_multipliers_combine_by_product() -> None:
     assert role_factor(config, ("booster", "newbie")).value == 7_500
 
 
+@pytest.mark.parametrize("combine", ["max", "product"])
+def test_a_single_role_gets_its_own_factor_and_source(combine: str) -> None:
+    config = rules(multipliers={"role_multipliers": ROLES, "role_combine": combine})
+    factor = role_factor(config, ("newbie",))
+    assert (factor.value, factor.source) == (5_000, "role newbie")
+
+
 def test_member_without_multiplier_roles_gets_one() -> None:
     config = rules(multipliers={"role_multipliers": ROLES})
     assert role_factor(config, ("other",)).value == 10_000
