@@ -100,6 +100,7 @@ def test_no_reward_channel_covers_threads_and_categories() -> None:
 def test_no_reward_role_blocks() -> None:
     config = rules(multipliers={"no_reward_roles": ["muted"]})
     assert no_reward_block(config, message(), ("x", "muted")) is BlockReason.NO_REWARD_ROLE
+    assert no_reward_block(config, message(), ()) is None
     assert no_reward_block(config, message(), ("x",)) is None
 
 

@@ -93,6 +93,6 @@ def no_reward_block(
         or event.category_id in places
     ):
         return BlockReason.NO_REWARD_CHANNEL
-    if rules.no_reward_roles and not rules.no_reward_roles.isdisjoint(roles):
+    if roles and rules.no_reward_roles and not rules.no_reward_roles.isdisjoint(roles):
         return BlockReason.NO_REWARD_ROLE
     return None
