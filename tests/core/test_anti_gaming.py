@@ -1,4 +1,8 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.core.builders import DAY, T0, World, message, quiet_rules, rules, voice
+from townsquare.core.anti_gaming import is_duplicate
 from townsquare.core.balances import Balances
 from townsquare.core.engine import apply
 from townsquare.core.explain import BlockReason
@@ -83,6 +87,30 @@ def test_duplicate_window_is_bounded() -> None:
         world.apply(message(f"e{i}", at=T0 + i, fingerprint=fingerprint))
     assert world.state("alice").recent_fingerprints == (333, 222)
     assert world.apply(message("e9", at=T0 + 9, fingerprint=111)).state.lifetime.xp == 60
+
+
+BITS_RULES = {b: quiet_rules(anti_gaming={"near_duplicate_bits": b}) for b in (0, 1, 3, 32)}
+fingerprints = st.integers(0, 2**64 - 1)
+
+
+@given(
+    bits=st.sampled_from(sorted(BITS_RULES)),
+    recent=st.lists(fingerprints, max_size=12),
+    fingerprint=fingerprints,
+    flips=st.lists(st.integers(0, 63), max_size=5),
+    copy_of=st.integers(0, 20),
+)
+def test_is_duplicate_means_within_the_configured_bits_of_a_recent_fingerprint(
+    bits: int, recent: list[int], fingerprint: int, flips: list[int], copy_of: int
+) -> None:
+    if recent and copy_of < len(recent):  # a copy of a recent message, lightly edited
+        fingerprint = recent[copy_of]
+        for bit in flips:
+            fingerprint ^= 1 << bit
+    expected = bool(fingerprint) and any(
+        (fingerprint ^ previous).bit_count() <= bits for previous in recent
+    )
+    assert is_duplicate(BITS_RULES[bits], tuple(recent), fingerprint) is expected
 
 
 def test_voice_minutes_are_rewarded_per_minute() -> None:

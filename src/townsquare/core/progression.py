@@ -83,8 +83,13 @@ def unlock(
 def _update_level(
     draft: MemberDraft, rules: CommunityRules, event_id: str, effects: Effects
 ) -> bool:
-    target = rules.curve.level_for(draft.lifetime.xp)
+    xp = draft.lifetime.xp
     old = draft.level
+    thresholds = rules.curve.thresholds
+    # Most events leave the XP within the current level's band: no search, no call.
+    if 0 <= old < len(thresholds) - 1 and thresholds[old] <= xp < thresholds[old + 1]:
+        return False
+    target = rules.curve.level_for(xp)
     if target == old or (target < old and not rules.levels.allow_level_down):
         return False
     draft.level = target
