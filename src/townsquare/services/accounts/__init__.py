@@ -14,17 +14,13 @@ from townsquare.services.accounts.schemas import (
 from townsquare.services.accounts.service import (
     AccessInvalid,
     authenticate_local,
-    create_api_token,
     create_local_user,
     create_session,
     get_user,
     hash_password,
-    list_api_tokens,
     list_sessions,
     principal_for_session,
-    principal_for_token,
     remove_role,
-    revoke_api_token,
     revoke_session,
     revoke_session_by_id,
     set_role,
@@ -32,10 +28,18 @@ from townsquare.services.accounts.service import (
     user_for_identity,
     verify_password,
 )
+from townsquare.services.accounts.tokens import (
+    TOKEN_PREFIX,
+    create_api_token,
+    list_api_tokens,
+    principal_for_token,
+    revoke_api_token,
+)
 
 __all__ = [
     "ROLE_PERMISSIONS",
     "TOKEN_PERMISSIONS",
+    "TOKEN_PREFIX",
     "AccessInvalid",
     "ApiTokenOut",
     "NewApiToken",

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -22,21 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.errors import NotFound, TownsquareError
 from townsquare.services.accounts.schemas import (
-    TOKEN_PERMISSIONS,
-    ApiTokenOut,
-    NewApiToken,
-    Permission,
     Principal,
     Role,
     SessionOut,
     UserOut,
 )
-from townsquare.store.models import ApiToken, AuthSession, CommunityRole, User, UserIdentity
+from townsquare.store.models import AuthSession, CommunityRole, User, UserIdentity
 
-TOKEN_PREFIX = "tsq_"  # noqa: S105 - a marker, not a secret
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # Sessions are touched at most this often (a write per request would be a hot row).
-_TOUCH_EVERY = timedelta(minutes=5)
+TOUCH_EVERY = timedelta(minutes=5)
 
 
 class AccessInvalid(TownsquareError):
@@ -46,7 +40,8 @@ class AccessInvalid(TownsquareError):
     code = "access_invalid"
 
 
-def _digest(secret: str) -> bytes:
+def digest(secret: str) -> bytes:
+    """SHA-256 of a long random secret (a session id, an API token)."""
     return hashlib.sha256(secret.encode()).digest()
 
 
@@ -263,7 +258,7 @@ async def create_session(
     csrf = secrets.token_urlsafe(32)
     await session.execute(
         insert(AuthSession).values(
-            id_hash=_digest(cookie),
+            id_hash=digest(cookie),
             user_id=user_id,
             provider=provider,
             csrf_token=csrf,
@@ -298,17 +293,17 @@ async def principal_for_session(
                 User.disabled_at,
             )
             .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.id_hash == _digest(cookie))
+            .where(AuthSession.id_hash == digest(cookie))
         )
     ).one_or_none()
     if row is None or row.revoked_at is not None or row.disabled_at is not None:
         return None
     if row.expires_at <= now:
         return None
-    if now - row.last_seen_at >= _TOUCH_EVERY:
+    if now - row.last_seen_at >= TOUCH_EVERY:
         await session.execute(
             update(AuthSession)
-            .where(AuthSession.id_hash == _digest(cookie))
+            .where(AuthSession.id_hash == digest(cookie))
             .values(last_seen_at=now)
         )
     return Principal(
@@ -326,7 +321,7 @@ async def revoke_session(session: AsyncSession, cookie: str, *, now: datetime) -
     """Sign out: the cookie stops working at once, wherever it is."""
     await session.execute(
         update(AuthSession)
-        .where(AuthSession.id_hash == _digest(cookie), AuthSession.revoked_at.is_(None))
+        .where(AuthSession.id_hash == digest(cookie), AuthSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
 
@@ -335,7 +330,7 @@ async def list_sessions(
     session: AsyncSession, user_id: int, *, now: datetime, current_cookie: str | None = None
 ) -> list[SessionOut]:
     """The user's live sessions, newest first."""
-    current = _digest(current_cookie) if current_cookie else None
+    current = digest(current_cookie) if current_cookie else None
     rows = await session.execute(
         select(AuthSession)
         .where(
@@ -380,105 +375,3 @@ async def revoke_session_by_id(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"No session {session_id!r}.")
-
-
-# --- API tokens -----------------------------------------------------------------------------
-
-
-async def create_api_token(
-    session: AsyncSession,
-    community_id: int,
-    name: str,
-    permissions: Iterable[Permission],
-    *,
-    created_by: int | None,
-    expires_at: datetime | None = None,
-) -> NewApiToken:
-    """A new token; its plaintext is in the result and nowhere else, ever."""
-    wanted = frozenset(permissions)
-    if not wanted:
-        raise AccessInvalid("An API token needs at least one permission.")
-    if not wanted <= TOKEN_PERMISSIONS:
-        extra = ", ".join(sorted(wanted - TOKEN_PERMISSIONS))
-        raise AccessInvalid(f"API tokens cannot have: {extra} (only people manage access).")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = (
-        await session.execute(
-            insert(ApiToken)
-            .values(
-                community_id=community_id,
-                name=name[:100],
-                token_hash=_digest(token),
-                prefix=token[:12],
-                permissions=sorted(p.value for p in wanted),
-                created_by=created_by,
-                expires_at=expires_at,
-            )
-            .returning(ApiToken)
-        )
-    ).scalar_one()
-    await session.flush()
-    return NewApiToken(token=token, details=_token_out(row))
-
-
-async def principal_for_token(
-    session: AsyncSession, token: str, *, now: datetime
-) -> Principal | None:
-    """The token's scope; None for an unknown, revoked or expired token."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = (
-        await session.execute(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
-        await session.execute(
-            update(ApiToken)
-            .where(ApiToken.community_id == row.community_id, ApiToken.id == row.id)
-            .values(last_used_at=now)
-        )
-    return Principal(
-        token_id=int(row.id),
-        token_community_id=int(row.community_id),
-        token_permissions=frozenset(Permission(p) for p in row.permissions),
-    )
-
-
-async def list_api_tokens(session: AsyncSession, community_id: int) -> list[ApiTokenOut]:
-    rows = await session.execute(
-        select(ApiToken).where(ApiToken.community_id == community_id).order_by(ApiToken.id)
-    )
-    return [_token_out(row) for row in rows.scalars()]
-
-
-async def revoke_api_token(
-    session: AsyncSession, community_id: int, token_id: int, *, now: datetime
-) -> ApiTokenOut:
-    row = (
-        await session.execute(
-            update(ApiToken)
-            .where(ApiToken.community_id == community_id, ApiToken.id == token_id)
-            .values(revoked_at=func.coalesce(ApiToken.revoked_at, now))
-            .returning(ApiToken)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"No API token {token_id} in community {community_id}.")
-    return _token_out(row)
-
-
-def _token_out(row: ApiToken) -> ApiTokenOut:
-    return ApiTokenOut(
-        id=row.id,
-        community_id=row.community_id,
-        name=row.name,
-        prefix=row.prefix,
-        permissions=[Permission(p) for p in row.permissions],
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
