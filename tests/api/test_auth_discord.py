@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.fakes.auth_api import (
@@ -22,7 +23,7 @@ from tests.fakes.auth_api import (
 )
 from tests.fakes.discord_oauth import ADMINISTRATOR, MANAGE_GUILD, DiscordPerson
 from townsquare.api.deps import SESSION_COOKIE
-from townsquare.api.oauth.grants import MemoryGrantStore
+from townsquare.api.oauth.grants import DatabaseGrantStore, MemoryGrantStore
 from townsquare.services.accounts import Role, set_role, user_for_identity
 
 ME = "/api/v1/auth/me"
@@ -390,3 +391,44 @@ async def test_an_admin_route_sees_a_demotion_once_the_roles_are_due(
 
     api.clock.advance(minutes=16)  # role_refresh_minutes = 15
     assert (await browser.get(audit)).status_code == 403
+
+
+def _with_store(api: AuthApi, store: DatabaseGrantStore | MemoryGrantStore) -> None:
+    """What a (re)started API process with this store would hold."""
+    api.app.state.sign_in = dataclasses.replace(api.app.state.sign_in, grants=store)
+
+
+async def test_with_a_secret_key_a_discord_sign_in_survives_a_restart(
+    api: AuthApi, ada: DiscordPerson, providers: FakeProviders
+) -> None:
+    community = await api.community("kept", guild=api.unique("g-k"))
+    ada.join(api.unique("g-k"), permissions=MANAGE_GUILD)
+    _with_store(api, DatabaseGrantStore("a secret key"))
+    browser = api.browser()
+    await provider_sign_in(browser, "discord")
+    async with api.sessions() as session:
+        sealed = (await session.execute(text("SELECT provider_grant FROM auth_sessions"))).all()
+    tokens = list(providers.discord._access) + list(providers.discord._refresh)
+    assert tokens
+    assert any(row[0] for row in sealed)  # this sign-in's grant is on its row
+    assert not any(token.encode() in bytes(row[0] or b"") for row in sealed for token in tokens)
+
+    _with_store(api, DatabaseGrantStore("a secret key"))  # a restart: nothing in memory
+    api.clock.advance(minutes=16)
+    me = await browser.get(ME)
+    assert me.status_code == 200, me.text
+    assert me.json()["roles"] == [{"community_id": community, "role": "admin"}]
+    assert providers.discord.calls.count("guilds") == 2  # the re-check really happened
+
+
+async def test_a_grant_sealed_under_another_key_ends_the_session(
+    api: AuthApi, ada: DiscordPerson
+) -> None:
+    _with_store(api, DatabaseGrantStore("the old key"))
+    browser = api.browser()
+    await provider_sign_in(browser, "discord")
+    _with_store(api, DatabaseGrantStore("a new key"))
+    api.clock.advance(minutes=16)
+    ended = await browser.get(ME)
+    assert ended.status_code == 401
+    assert ended.json()["code"] == "session_ended"

@@ -163,6 +163,14 @@ class AuthSettings(_Section):
         default=True,
         description="Send the session cookie over HTTPS only (browsers allow http://localhost).",
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts Discord grants at rest, so sign-ins survive restarts and work "
+            "on every API process. Empty: grants stay in one process's memory. Generate one "
+            "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        ),
+    )
     role_refresh_minutes: int = Field(
         default=15,
         ge=1,

@@ -39,7 +39,7 @@ async def start_session(
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await revoke_session(session, previous, now=now)
-        context.grants.drop(session_hash(previous))
+        await context.grants.drop(session, session_hash(previous))
     return await create_session(
         session,
         user_id,

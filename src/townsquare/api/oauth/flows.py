@@ -110,7 +110,7 @@ async def recheck_discord_roles(
         return Recheck.NOT_DUE
     if now - row.refreshed_at < timedelta(minutes=context.settings.role_refresh_minutes):
         return Recheck.NOT_DUE
-    grant = context.grants.get(id_hash, now=now)
+    grant = await context.grants.get(session, id_hash, now=now)
     try:
         discord = context.discord()
         if grant is None:
@@ -119,7 +119,7 @@ async def recheck_discord_roles(
             if grant.refresh_token is None:
                 return await _end(context, session, cookie, now, row.user_id, "grant_expired")
             grant = await discord.refresh(grant.refresh_token, now=now)
-            context.grants.put(id_hash, grant, until=row.expires_at)
+            await context.grants.put(session, id_hash, grant, until=row.expires_at)
         await apply_discord_roles(discord, session, row.user_id, grant.access_token)
     except ProviderNotConfigured:
         return await _end(context, session, cookie, now, row.user_id, "provider_removed")
@@ -142,6 +142,6 @@ async def _end(
     reason: str,
 ) -> Recheck:
     await revoke_session(session, cookie, now=now)
-    context.grants.drop(session_hash(cookie))
+    await context.grants.drop(session, session_hash(cookie))
     log.info("session_ended_by_role_recheck", user_id=user_id, reason=reason)
     return Recheck.ENDED

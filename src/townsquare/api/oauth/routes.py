@@ -93,7 +93,7 @@ async def discord_callback(
     user_id, grant = await discord_sign_in(discord, session, code, pending.code_verifier, now)
     cookie, _ = await start_session(request, session, user_id, "discord", now)
     lifetime = timedelta(days=context.settings.session_days)
-    context.grants.put(session_hash(cookie), grant, until=now + lifetime)
+    await context.grants.put(session, session_hash(cookie), grant, until=now + lifetime)
     return _landing(pending, "discord", cookie, context.settings)
 
 

@@ -39,7 +39,7 @@ from townsquare.api.oauth.cookies import (
     start_session,
 )
 from townsquare.api.oauth.flows import Recheck, SignInContext, recheck_discord_roles
-from townsquare.api.oauth.grants import MemoryGrantStore
+from townsquare.api.oauth.grants import DatabaseGrantStore, GrantStore, MemoryGrantStore
 from townsquare.api.oauth.routes import Context
 from townsquare.api.oauth.session_rows import session_hash
 from townsquare.api.problems import problem
@@ -67,7 +67,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=5)
     async with httpx.AsyncClient(timeout=_PROVIDER_TIMEOUT, limits=limits) as http:
-        app.state.sign_in = SignInContext(settings.auth, http, MemoryGrantStore())
+        key = settings.auth.secret_key
+        grants: GrantStore = (
+            DatabaseGrantStore(key.get_secret_value()) if key is not None else MemoryGrantStore()
+        )
+        app.state.sign_in = SignInContext(settings.auth, http, grants)
         yield
 
 
@@ -159,7 +163,7 @@ async def logout(
         check_csrf(request, principal)
     if cookie:
         await revoke_session(session, cookie, now=now)
-        context.grants.drop(session_hash(cookie))
+        await context.grants.drop(session, session_hash(cookie))
     response = Response(status_code=204)
     clear_session_cookie(response, context.settings)
     return response
@@ -257,7 +261,7 @@ async def revoke(
     user_id, _, _ = _browser_session(principal)
     await revoke_session_by_id(session, user_id, session_id, now=now)
     response = Response(status_code=204)
-    context.grants.drop_prefix(bytes.fromhex(session_id))  # valid hex: it was revoked
+    await context.grants.drop_prefix(session, bytes.fromhex(session_id))  # valid: revoked
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and session_hash(cookie)[:8].hex() == session_id:
         clear_session_cookie(response, context.settings)

@@ -82,6 +82,9 @@ class AuthSession(Base):
     # When the provider's roles were last re-read (Discord: guild member roles).
     refreshed_at: Mapped[datetime] = created_at_column()
     revoked_at: Mapped[datetime | None]
+    # The provider's grant (Discord tokens), AES-GCM encrypted with ``auth.secret_key`` and
+    # bound to this row; NULL without a key, or once the session ends.
+    provider_grant: Mapped[bytes | None] = mapped_column(LargeBinary)
     user_agent: Mapped[str | None] = mapped_column(String(300))
     source_ip: Mapped[str | None] = mapped_column(String(64))
 
