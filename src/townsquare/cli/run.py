@@ -199,7 +199,12 @@ def _serve(
         engine = create_db_engine(
             location.url, settings.database.model_copy(update={"pool_size": 1})
         )
-        maintenance = Maintenance(engine, settings.pipeline, settings.database)
+        maintenance = Maintenance(
+            engine,
+            settings.pipeline,
+            settings.database,
+            session_retention_days=settings.auth.session_retention_days,
+        )
         async with Pipeline(
             location.url, settings.pipeline, settings.database, cache_settings=settings.cache
         ) as pipeline:

@@ -159,6 +159,15 @@ class AuthSettings(_Section):
         description="Where browsers reach this server; OAuth redirect URIs are built from it.",
     )
     session_days: int = Field(default=14, ge=1, le=365, description="Days a sign-in lasts.")
+    session_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description=(
+            "Days an ended (expired or revoked) session is kept before it is deleted with "
+            "its IP address and user agent."
+        ),
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Send the session cookie over HTTPS only (browsers allow http://localhost).",
