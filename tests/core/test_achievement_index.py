@@ -17,8 +17,7 @@ from townsquare.core.achievements import (
     Check,
     CompiledAchievement,
     TouchKey,
-    _interval_ids,
-    _met,
+    _unlock_in_order,
     compile_achievements,
     find_unlocks,
 )
@@ -39,7 +38,7 @@ def reference_unlocks(
     at: int,
     earner_counts: Mapping[str, int],
 ) -> list[tuple[CompiledAchievement, str]]:
-    """The straightforward evaluation: every candidate not held, in order, through `_met`."""
+    """The straightforward choice of candidates: every one not held, in order, no ladders."""
     counters, currencies, level, streak = key
     chosen: dict[int, CompiledAchievement] = {}
     groups = [index.on_tenure]
@@ -53,32 +52,8 @@ def reference_unlocks(
     once = frozenset(i.id for i in items if i.check is not Check.LEVEL_INTERVAL)
     todo = once - draft.achievements
     pending = [item for item in items if item.id in todo or item.check is Check.LEVEL_INTERVAL]
-    unlocked: list[tuple[CompiledAchievement, str]] = []
-    while pending:
-        successors: list[CompiledAchievement] = []
-        for item in pending:
-            if item.prerequisite is not None and item.prerequisite not in draft.achievements:
-                continue
-            if item.id in draft.achievements and item.check is not Check.LEVEL_INTERVAL:
-                continue
-            if item.check is Check.LEVEL_INTERVAL:
-                found = _interval_ids(item, draft)
-            elif _met(item, draft, at):
-                found = [item.id]
-            else:
-                continue
-            for achievement_id in found:
-                limit = item.config.max_earners
-                if limit is not None and earner_counts.get(achievement_id, 0) >= limit:
-                    continue
-                draft.achievements = draft.achievements | {achievement_id}
-                unlocked.append((item, achievement_id))
-                successor = index.successors.get(item.id)
-                if successor is not None and successor.id not in todo:
-                    successors.append(successor)
-        todo = todo.union(item.id for item in successors)
-        pending = successors
-    return unlocked
+    # The series/max-earners walk is shared; what this checks is the candidate choice.
+    return _unlock_in_order(index, pending, todo, draft, at, earner_counts)
 
 
 triggers = st.one_of(

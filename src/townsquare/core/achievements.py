@@ -367,7 +367,22 @@ def find_unlocks(
     pending = _all_met(candidates, draft, at)
     if not pending:
         return []
-    todo = candidates.once
+    return _unlock_in_order(index, pending, candidates.once, draft, at, earner_counts)
+
+
+def _unlock_in_order(
+    index: AchievementIndex,
+    pending: list[CompiledAchievement],
+    todo: frozenset[str],
+    draft: MemberDraft,
+    at: int,
+    earner_counts: Mapping[str, int],
+) -> list[tuple[CompiledAchievement, str]]:
+    """Unlock what is met among ``pending``, then each unlocked tier's successor, in order.
+
+    ``todo`` holds the ids already due for a check (a successor among them is not queued
+    twice). Enforces prerequisites and ``max_earners``; marks unlocks on the draft.
+    """
     unlocked: list[tuple[CompiledAchievement, str]] = []
     while pending:
         successors: list[CompiledAchievement] = []
