@@ -27,7 +27,7 @@ from townsquare.cli.run import prepare_schema
 from townsquare.config.settings import Settings
 from townsquare.errors import ConfigInvalid
 from townsquare.services.community_config import get_config, replace_document
-from townsquare.store.config_documents import find_community
+from townsquare.store.communities import find_community_id
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine, create_session_factory
 from townsquare.store.models import Community
@@ -71,7 +71,7 @@ def export(
         engine = create_db_engine(url, settings.database)
         try:
             async with create_session_factory(engine)() as session:
-                community_id = await find_community(session, community)
+                community_id = await find_community_id(session, community)
                 config = await get_config(session, community_id)
                 slug = await _slug(session, community_id)
         finally:
@@ -127,7 +127,7 @@ def import_(
         engine = create_db_engine(url, settings.database)
         try:
             async with create_session_factory(engine)() as session:
-                community_id = await find_community(session, community)
+                community_id = await find_community_id(session, community)
                 same_community = exported.get("community") == await _slug(session, community_id)
                 expected = (
                     None

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from townsquare.errors import NotFound
 from townsquare.store.models import Community, CommunityLink, Member
 
 Database = AsyncConnection | AsyncSession
@@ -60,6 +61,14 @@ async def find_community(db: Database, slug_or_id: str) -> CommunityRow | None:
         condition = condition | (Community.id == int(slug_or_id))
     row = (await db.execute(select(*_COLUMNS).where(condition).limit(1))).first()
     return None if row is None else _community(row)
+
+
+async def find_community_id(db: Database, slug_or_id: str) -> int:
+    """The id of the community with this slug or numeric id (`NotFound` if there is none)."""
+    row = await find_community(db, slug_or_id)
+    if row is None:
+        raise NotFound(f"No community with slug or id {slug_or_id!r}.")
+    return row.id
 
 
 async def list_communities(db: Database, after_id: int, limit: int) -> list[CommunityRow]:

@@ -132,15 +132,3 @@ async def save_document(
     )
     await session.flush()
     return StoredConfig(stored.community_id, int(version), raw, section_versions)
-
-
-async def find_community(db: AsyncConnection | AsyncSession, slug_or_id: str) -> int:
-    """The id of the community with this slug or numeric id (`NotFound` if none)."""
-    query = select(Community.id).where(
-        (Community.slug == slug_or_id)
-        | (Community.id == (int(slug_or_id) if slug_or_id.isdigit() else -1))
-    )
-    community_id = (await db.execute(query)).scalar_one_or_none()
-    if community_id is None:
-        raise NotFound(f"No community with slug or id {slug_or_id!r}.")
-    return int(community_id)
