@@ -33,7 +33,7 @@ from townsquare.services.accounts import (
     user_for_identity,
 )
 from townsquare.services.audit import record
-from townsquare.store.communities import find_community_id
+from townsquare.store.communities import get_community
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine, create_session_factory
 from townsquare.store.models import UserIdentity
@@ -89,7 +89,7 @@ def create(
             session, name, password, display_name=display_name, instance_admin=instance_admin
         )
         if community is not None and role is not None:
-            community_id = await find_community_id(session, community)
+            community_id = (await get_community(session, community)).id
             await set_role(session, community_id, user.id, role)
             await _audit_role(session, community_id, user.id, role)
         return user.id
@@ -121,7 +121,7 @@ def grant_role(
     settings = state(ctx).settings()
 
     async def run(session: AsyncSession) -> int:
-        community_id = await find_community_id(session, community)
+        community_id = (await get_community(session, community)).id
         user_id = await _find_user(session, who)
         await set_role(session, community_id, user_id, role)
         await _audit_role(session, community_id, user_id, role)
@@ -154,7 +154,7 @@ def token_create(
     expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
 
     async def run(session: AsyncSession) -> tuple[str, int, str]:
-        community_id = await find_community_id(session, community)
+        community_id = (await get_community(session, community)).id
         new = await create_api_token(
             session, community_id, name, permission, created_by=None, expires_at=expires_at
         )

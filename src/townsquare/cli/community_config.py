@@ -18,8 +18,6 @@ from typing import Annotated, Any, Literal
 
 import typer
 import yaml
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.cli.app import app
 from townsquare.cli.common import cli_actor, out_console, sigterm_unwinds, state
@@ -27,10 +25,9 @@ from townsquare.cli.run import prepare_schema
 from townsquare.config.settings import Settings
 from townsquare.errors import ConfigInvalid
 from townsquare.services.community_config import get_config, replace_document
-from townsquare.store.communities import find_community_id
+from townsquare.store.communities import get_community
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine, create_session_factory
-from townsquare.store.models import Community
 
 FILE_FORMAT = "townsquare.community-config/1"
 
@@ -71,14 +68,13 @@ def export(
         engine = create_db_engine(url, settings.database)
         try:
             async with create_session_factory(engine)() as session:
-                community_id = await find_community_id(session, community)
-                config = await get_config(session, community_id)
-                slug = await _slug(session, community_id)
+                found = await get_community(session, community)
+                config = await get_config(session, found.id)
         finally:
             await engine.dispose()
         return {
             "format": FILE_FORMAT,
-            "community": slug,
+            "community": found.slug,
             "config_version": config.config_version,
             "document": config.document,
         }
@@ -127,8 +123,9 @@ def import_(
         engine = create_db_engine(url, settings.database)
         try:
             async with create_session_factory(engine)() as session:
-                community_id = await find_community_id(session, community)
-                same_community = exported.get("community") == await _slug(session, community_id)
+                found = await get_community(session, community)
+                community_id = found.id
+                same_community = exported.get("community") == found.slug
                 expected = (
                     None
                     if force or not same_community
@@ -173,14 +170,6 @@ def _read_export(path: Path) -> dict[str, Any]:
     if not isinstance(loaded.get("document"), dict):
         raise ConfigFileInvalid([(("document",), "missing or not an object")])
     return loaded
-
-
-async def _slug(session: AsyncSession, community_id: int) -> str:
-    return str(
-        (
-            await session.execute(select(Community.slug).where(Community.id == community_id))
-        ).scalar_one()
-    )
 
 
 def _with_database(settings: Settings, run: Any) -> Any:

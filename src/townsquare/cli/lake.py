@@ -15,7 +15,7 @@ from townsquare.cli.run import prepare_schema
 from townsquare.errors import TownsquareError
 from townsquare.pipeline.reconcile import DriftReport, reconcile, try_lock_community
 from townsquare.pipeline.retention import apply_retention
-from townsquare.store.communities import find_community_id
+from townsquare.store.communities import get_community
 from townsquare.store.database import open_database
 from townsquare.store.engine import create_db_engine
 
@@ -91,7 +91,7 @@ def reconcile_command(
         engine = create_db_engine(url, settings.database)
         try:
             async with engine.connect() as conn, conn.begin():
-                community_id = await find_community_id(conn, community)
+                community_id = (await get_community(conn, community)).id
                 if correct and not await try_lock_community(conn, community_id):
                     raise CommunityBusy(
                         f"Community {community!r} is being written by a running Townsquare "

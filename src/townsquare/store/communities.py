@@ -63,12 +63,12 @@ async def find_community(db: Database, slug_or_id: str) -> CommunityRow | None:
     return None if row is None else _community(row)
 
 
-async def find_community_id(db: Database, slug_or_id: str) -> int:
-    """The id of the community with this slug or numeric id (`NotFound` if there is none)."""
+async def get_community(db: Database, slug_or_id: str) -> CommunityRow:
+    """The community with this slug or numeric id (`NotFound` if there is none)."""
     row = await find_community(db, slug_or_id)
     if row is None:
         raise NotFound(f"No community with slug or id {slug_or_id!r}.")
-    return row.id
+    return row
 
 
 async def list_communities(db: Database, after_id: int, limit: int) -> list[CommunityRow]:
