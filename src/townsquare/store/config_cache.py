@@ -143,10 +143,7 @@ class ConfigCache:
 
     async def rules_for(self, _conn: object, community_id: int) -> CommunityRules:
         """The ingest writer's `RulesSource`: compiled rules from memory."""
-        cached = self._configs.get(community_id)
-        if cached is None:
-            cached = await self._reload(community_id)
-        return cached.rules
+        return (await self.config_for(community_id)).rules
 
     def version(self, community_id: int) -> int:
         cached = self._configs.get(community_id)
