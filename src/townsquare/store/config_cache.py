@@ -197,7 +197,7 @@ class ConfigCache:
                 try:
                     await self._listen(connected)
                 except _DB_ERRORS as exc:
-                    if isinstance(exc, DBAPIError | PoolTimeoutError) and not is_unavailable(exc):
+                    if not _is_outage(exc):
                         raise
                     await self._after_failure(exc)
                 finally:
@@ -278,7 +278,7 @@ class ConfigCache:
                         await self._reload(community_id)
             self._fresh_at = self._clock()
         except _DB_ERRORS as exc:
-            if isinstance(exc, DBAPIError | PoolTimeoutError) and not is_unavailable(exc):
+            if not _is_outage(exc):
                 raise
             self.last_error = _describe(exc)
 
@@ -365,6 +365,15 @@ class ConfigCache:
         if listener is not None:
             with contextlib.suppress(Exception):
                 await listener.close()
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A database error that means "not reachable now" (retry), not "this query is wrong".
+
+    Raw psycopg and socket errors come from the listener's own connection, where any of
+    them means the connection is gone.
+    """
+    return not isinstance(exc, DBAPIError | PoolTimeoutError) or is_unavailable(exc)
 
 
 def _describe(exc: BaseException) -> str:
