@@ -35,7 +35,7 @@ import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
-from townsquare.bench.leaderboard_bench import _load, percentiles
+from townsquare.bench.leaderboard_bench import load_community, percentiles
 from townsquare.bench.scratch import scratch_database
 from townsquare.config.document import CommunityConfigDocument
 from townsquare.config.settings import DatabaseSettings
@@ -296,7 +296,7 @@ def run_api_bench(
     """Load M members at ``database_url`` (a scratch database at schema head), serve the
     API on it and measure; returns the figures (latencies in ms)."""
     started = time.perf_counter()
-    community_id = _load(database_url, members, seed)
+    community_id = load_community(database_url, members, seed)
     targets = _targets(database_url, community_id, members, seed)
     profiled = [int(path.rsplit("/", 1)[1]) for path in targets["profile"]]
     _enrich(database_url, community_id, profiled)

@@ -73,7 +73,7 @@ def _balance_rows(members: int, seed: int, first_id: int) -> Iterator[tuple[Any,
             yield (_SEASON, member_id, season_xp, stars // 3, gold // 3, level)
 
 
-def _load(url: str, members: int, seed: int) -> int:
+def load_community(url: str, members: int, seed: int) -> int:
     """Create the scratch community and its members and balances; return its id."""
     slug = f"bench-leaderboard-{uuid.uuid4().hex[:12]}"
     with psycopg.connect(libpq_url(url)) as conn:
@@ -207,7 +207,7 @@ def run_leaderboard_bench(
     deleting a million members cascades row by row and takes minutes); return the
     figures (latencies in ms)."""
     started = time.perf_counter()
-    community_id = _load(database_url, members, seed)
+    community_id = load_community(database_url, members, seed)
     load_s = time.perf_counter() - started
     try:
         figures = asyncio.run(_measure(database_url, community_id, currency, repeats))
