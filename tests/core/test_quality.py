@@ -59,3 +59,12 @@ def test_quality_breakdown_names_every_factor() -> None:
     assert [name for name, _ in breakdown.factors] == ["length>=100", "code_block"]
     assert breakdown.raw == 14_400
     assert breakdown.applied == 14_400
+
+
+def test_unknown_text_is_neutral_not_empty() -> None:
+    # Without the text (no Message Content intent) a message is not "short": no length tier,
+    # no emoji judgement; what the platform still tells (attachments, replies) counts.
+    assert quality(length=0, text_known=False) == 10_000
+    assert quality(length=0, emoji=50, text_known=False) == 10_000
+    assert quality(length=0, attachments=1, text_known=False) == 11_000
+    assert quality(length=0) == 5_000

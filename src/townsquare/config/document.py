@@ -39,6 +39,7 @@ class Section(StrEnum):
     SEASONS = "seasons"
     GENERAL = "general"
     CATALOG = "catalog"
+    ANNOUNCEMENTS = "announcements"
 
 
 #: The `CommunityConfig` fields each rules section holds (GENERAL gathers the loose ones).
@@ -51,6 +52,13 @@ RULE_FIELDS: dict[Section, tuple[str, ...]] = {
     Section.ACHIEVEMENTS: ("achievements",),
     Section.SEASONS: ("seasons",),
     Section.GENERAL: ("day_offset_minutes", "allow_negative"),
+}
+
+
+#: Sections that are top-level fields of the document rather than parts of the rules.
+DOCUMENT_FIELDS: dict[Section, str] = {
+    Section.CATALOG: "catalog",
+    Section.ANNOUNCEMENTS: "announcements",
 }
 
 
@@ -112,12 +120,41 @@ class AchievementCatalog(_Frozen):
         return self
 
 
+class AnnouncementMode(StrEnum):
+    """Where level-ups and unlocks are announced on chat platforms."""
+
+    OFF = "off"
+    CHANNEL = "channel"  # in ``channel_id``
+    IN_PLACE = "in_place"  # where the member was active
+
+
+class AnnouncementSettings(_Frozen):
+    """How the bots tell a community about level-ups and achievements.
+
+    Throttled per community (``per_minute``); what is over the limit is dropped, not
+    queued, so a burst never turns into minutes of stale messages. Members can opt out.
+    """
+
+    mode: AnnouncementMode = AnnouncementMode.IN_PLACE
+    channel_id: str | None = Field(default=None, min_length=1, max_length=64)
+    level_ups: bool = True
+    achievements: bool = True
+    per_minute: int = Field(default=10, ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _channel_when_needed(self) -> Self:
+        if self.mode is AnnouncementMode.CHANNEL and self.channel_id is None:
+            raise ValueError("mode 'channel' needs a channel_id")
+        return self
+
+
 class CommunityConfigDocument(_Frozen):
     """Everything an admin configures about a community's engagement economy."""
 
     format: Literal[1] = FORMAT
     rules: CommunityConfig = CommunityConfig()
     catalog: AchievementCatalog = AchievementCatalog()
+    announcements: AnnouncementSettings = AnnouncementSettings()
 
     @classmethod
     def covering(cls, rules: CommunityConfig) -> CommunityConfigDocument:
@@ -143,8 +180,9 @@ class CommunityConfigDocument(_Frozen):
 
     def section(self, section: Section) -> Any:
         """The JSON value of one section, as audit entries and exports show it."""
-        if section is Section.CATALOG:
-            return self.catalog.model_dump(mode="json")
+        if section in DOCUMENT_FIELDS:
+            value: BaseModel = getattr(self, DOCUMENT_FIELDS[section])
+            return value.model_dump(mode="json")
         dumped = self.rules.model_dump(mode="json", include=set(RULE_FIELDS[section]))
         fields = RULE_FIELDS[section]
         return dumped[fields[0]] if len(fields) == 1 else dumped
@@ -152,8 +190,8 @@ class CommunityConfigDocument(_Frozen):
     def with_section(self, section: Section, value: Any) -> dict[str, Any]:
         """The raw document with one section replaced by ``value`` (validate it next)."""
         raw = self.model_dump(mode="json")
-        if section is Section.CATALOG:
-            raw["catalog"] = value
+        if section in DOCUMENT_FIELDS:
+            raw[DOCUMENT_FIELDS[section]] = value
             return raw
         fields = RULE_FIELDS[section]
         if len(fields) == 1:
@@ -180,6 +218,15 @@ def channel_references(rules: CommunityConfig) -> Iterable[tuple[tuple[str | int
         yield ("rules", "multipliers", "no_reward_channels"), channel_id
     for channel_id in sorted(rules.anti_gaming.afk_channel_ids):
         yield ("rules", "anti_gaming", "afk_channel_ids"), channel_id
+
+
+def document_channel_references(
+    document: CommunityConfigDocument,
+) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """Every channel id the whole document names: the rules' and the announcement channel."""
+    yield from channel_references(document.rules)
+    if document.announcements.channel_id is not None:
+        yield ("announcements", "channel_id"), document.announcements.channel_id
 
 
 def parse_document(
@@ -220,7 +267,7 @@ def reference_problems(
         if achievement.series is not None and achievement.series not in series:
             problems.append(((*where, "series"), f"unknown series {achievement.series!r}"))
     if known_channels is not None:
-        for loc, channel_id in channel_references(document.rules):
+        for loc, channel_id in document_channel_references(document):
             if channel_id not in known_channels:
                 problems.append((loc, f"unknown channel {channel_id!r}"))
     return problems

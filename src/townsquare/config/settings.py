@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 import limits
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -208,6 +216,81 @@ class AuthSettings(_Section):
     )
 
 
+class DiscordSettings(_Section):
+    """The Discord bot (`townsquare run`). Without a token the Discord adapter is off."""
+
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bot token from https://discord.com/developers/applications (Bot → Reset Token)."
+        ),
+    )
+    shard_count: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Total shards of the bot. Empty: ask Discord (recommended shard count).",
+    )
+    shard_ids: tuple[int, ...] | None = Field(
+        default=None,
+        description=(
+            "Shards this process runs (needs shard_count), e.g. [0, 1] here and [2, 3] on "
+            "another process. Empty: all of them."
+        ),
+    )
+    message_content: bool = Field(
+        default=False,
+        description=(
+            "Ask for the privileged Message Content intent (enable it in the developer portal "
+            "first). Off: only message metadata is read, and quality rules that need the text "
+            "(length tiers, links, duplicates) treat every message alike."
+        ),
+    )
+    sync_commands: bool = Field(
+        default=True, description="Register the slash commands with Discord at start-up."
+    )
+    command_guild_ids: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Register slash commands in these guilds only (instant, for testing). Empty: globally."
+        ),
+    )
+    api_url: str = Field(
+        default="https://discord.com",
+        description=(
+            "Base URL of Discord's REST API; point it at a REST proxy shared by several "
+            "shard processes (e.g. nirn-proxy) if you run one."
+        ),
+    )
+    voice_checkpoint_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description=(
+            "How often open voice sessions are checkpointed, bounding what a crash can cost."
+        ),
+    )
+    role_sync_concurrency: int = Field(
+        default=4, ge=1, le=50, description="Role grants/removals in flight at once."
+    )
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _unique_shards(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or len(set(value)) != len(value) or min(value) < 0):
+            raise ValueError("must be a non-empty list of distinct shard numbers >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordSettings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("shard_ids needs shard_count")
+            if max(self.shard_ids) >= self.shard_count:
+                raise ValueError("every shard id must be below shard_count")
+        return self
+
+
 class PipelineSettings(_Section):
     """The ingest pipeline: queue, micro-batches, outage spool, retention."""
 
@@ -322,6 +405,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     cache: ConfigCacheSettings = Field(default_factory=ConfigCacheSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -22,7 +22,10 @@ class MessageMeta:
 
     ``fingerprint`` is a 64-bit similarity hash of the normalized text
     (see `townsquare.core.message_metadata.content_fingerprint`); 0 means "no text", which
-    is never treated as a duplicate.
+    is never treated as a duplicate. ``text_known`` is false when the platform did not let
+    us read the text (a Discord bot without the Message Content intent): length, links,
+    emoji and duplicates are then unknown, and the rules that need them stay neutral
+    instead of treating every message as empty.
     """
 
     length: int = 0
@@ -33,6 +36,7 @@ class MessageMeta:
     is_reply: bool = False
     in_thread: bool = False
     fingerprint: int = 0
+    text_known: bool = True
 
 
 @fast_init

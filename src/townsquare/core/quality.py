@@ -32,14 +32,15 @@ def message_quality(
     """
     if not quality.enabled:
         return ONE, None
-    tier = bisect_right(quality.tier_lengths, meta.length) - 1
+    # Unknown text: no length tier (tier -1 has no factor) and no emoji-spam judgement.
+    tier = bisect_right(quality.tier_lengths, meta.length) - 1 if meta.text_known else -1
     key = (
         tier,
         meta.code_blocks > 0,
         meta.links > 0,
         meta.attachments > 0,
         meta.is_reply,
-        meta.emoji > 0 and is_emoji_spam(quality, meta),
+        meta.text_known and meta.emoji > 0 and is_emoji_spam(quality, meta),
     )
     found = quality.memo.get(key)
     if found is None:

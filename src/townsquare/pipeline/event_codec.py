@@ -104,8 +104,8 @@ def _int(doc: Mapping[str, Any], name: str, default: int | None = None, *, low: 
     return value
 
 
-def _bool(doc: Mapping[str, Any], name: str) -> bool:
-    value = doc.get(name, False)
+def _bool(doc: Mapping[str, Any], name: str, *, default: bool = False) -> bool:
+    value = doc.get(name, default)
     if not isinstance(value, bool):
         raise EventFormatError(f"{name}: expected true or false, got {value!r}")
     return value
@@ -156,6 +156,7 @@ def decode_event(doc: Mapping[str, Any]) -> Event:
             is_reply=_bool(section, "is_reply"),
             in_thread=_bool(section, "in_thread"),
             fingerprint=_int(section, "fingerprint", 0),
+            text_known=_bool(section, "text_known", default=True),
         )
     if (section := _section(doc, "voice")) is not None:
         voice = VoiceMeta(

@@ -35,6 +35,7 @@ _MESSAGE_COLUMNS = {
     "fingerprint": int,
     "is_reply": bool,
     "in_thread": bool,
+    "text_known": bool,
 }
 _VOICE_COLUMNS = {"minutes": int, "muted": bool, "deafened": bool, "alone": bool, "afk": bool}
 _TRUE = {"1", "true", "yes", "y", "t"}

@@ -26,6 +26,8 @@ def event_metadata(event: Event) -> dict[str, Any]:
     """The event's metadata for the lake: never content, only what the rules saw."""
     doc: dict[str, Any] = {}
     if (message := event.message) is not None:
+        if not message.text_known:
+            doc["text_known"] = False
         doc["length"] = message.length
         if message.links:
             doc["links"] = message.links

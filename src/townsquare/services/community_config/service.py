@@ -25,10 +25,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.config.document import (
+    DOCUMENT_FIELDS,
     RULE_FIELDS,
     CommunityConfigDocument,
     Section,
-    channel_references,
+    document_channel_references,
     parse_document,
 )
 from townsquare.errors import ConfigConflict, ConfigInvalid
@@ -219,13 +220,14 @@ async def _channels(
     known = await known_channels(session, community_id)
     if old is None:
         return known
-    return known | {channel_id for _loc, channel_id in channel_references(old.rules)}
+    return known | {channel_id for _loc, channel_id in document_channel_references(old)}
 
 
 def _same(old: CommunityConfigDocument, new: CommunityConfigDocument, section: Section) -> bool:
     """Whether a section is unchanged, compared as models (set order does not matter)."""
-    if section is Section.CATALOG:
-        return old.catalog == new.catalog
+    if section in DOCUMENT_FIELDS:
+        field = DOCUMENT_FIELDS[section]
+        return bool(getattr(old, field) == getattr(new, field))
     fields = RULE_FIELDS[section]
     return all(getattr(old.rules, name) == getattr(new.rules, name) for name in fields)
 

@@ -35,6 +35,7 @@ from townsquare.store.models.community import (
 )
 from townsquare.store.models.conversation import ConversationSession, WebhookInboxItem
 from townsquare.store.models.grants import ManualGrant
+from townsquare.store.models.platform import CommunityProblem, MemberPreference, VoiceSession
 
 __all__ = [
     "AchievementAward",
@@ -47,6 +48,7 @@ __all__ = [
     "Channel",
     "Community",
     "CommunityLink",
+    "CommunityProblem",
     "CommunityRole",
     "CommunitySettings",
     "ConversationSession",
@@ -58,8 +60,10 @@ __all__ = [
     "ManualGrant",
     "Member",
     "MemberIdentity",
+    "MemberPreference",
     "MemberState",
     "User",
     "UserIdentity",
+    "VoiceSession",
     "WebhookInboxItem",
 ]
