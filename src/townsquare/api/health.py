@@ -164,6 +164,16 @@ def config_check(cache: ConfigCache) -> ReadinessCheck:
     return check
 
 
+def status_check(readiness: Callable[[], dict[str, Any]]) -> ReadinessCheck:
+    """A component that reports its own figures; ready while its ``status`` is ``ok``."""
+
+    async def check() -> CheckResult:
+        detail = readiness()
+        return CheckResult(ok=detail.get("status") == "ok", detail=detail)
+
+    return check
+
+
 def maintenance_check(maintenance: Maintenance) -> ReadinessCheck:
     """Event-lake housekeeping: informative only (a postponed run is retried, not fatal)."""
 

@@ -46,8 +46,10 @@ async def serve_http(
     *,
     duration: float | None = None,
     on_started: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn handles both gracefully) or ``duration`` seconds."""
+    """Serve until SIGINT/SIGTERM (uvicorn handles both gracefully), ``duration`` seconds,
+    or until ``stop`` is set (a component the process depends on has failed)."""
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -65,15 +67,23 @@ async def serve_http(
         if duration is not None
         else None
     )
+    watcher = asyncio.create_task(_exit_on(stop, server)) if stop is not None else None
     try:
         await serving
     finally:
         if timer is not None:
             timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
         if not serving.done():
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
+
+
+async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    await stop.wait()
+    server.should_exit = True
 
 
 def _request_exit(server: uvicorn.Server) -> None:

@@ -1,4 +1,4 @@
-"""``townsquare version``, ``serve`` and ``demo``: the commands that run things."""
+"""``townsquare version``, ``serve``, ``run`` and ``demo``: the commands that run things."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import platform
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
@@ -15,13 +16,16 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare import __version__
+from townsquare.adapters.discord.errors import missing_token
+from townsquare.adapters.discord.runner import DiscordAdapter
+from townsquare.adapters.protocol import ChatAdapter
 from townsquare.api.app import create_app
-from townsquare.api.health import maintenance_check
+from townsquare.api.health import maintenance_check, status_check
 from townsquare.api.server import bind_socket, serve_http
 from townsquare.cli.app import app
 from townsquare.cli.common import out_console, sigterm_unwinds, state
 from townsquare.config.settings import Settings
-from townsquare.errors import SchemaError, TownsquareError
+from townsquare.errors import SchemaError, SettingsInvalid, TownsquareError
 from townsquare.log import get_logger
 from townsquare.pipeline.demo import DemoTraffic, install_communities
 from townsquare.pipeline.grants import GrantRelay
@@ -106,6 +110,65 @@ def serve(
 
 
 @app.command(
+    name="run",
+    epilog=(
+        "Examples:\n\n"
+        "  TOWNSQUARE_DISCORD_TOKEN=... townsquare run\n\n"
+        "  townsquare run --platform discord --port 8080\n\n"
+        "  TOWNSQUARE_DISCORD_SHARD_COUNT=4 TOWNSQUARE_DISCORD_SHARD_IDS='[0,1]' townsquare run"
+    ),
+)
+def run_bots(
+    ctx: typer.Context,
+    platform_name: Annotated[
+        str,
+        typer.Option(
+            "--platform",
+            help="Which platform adapters to start: all (every configured one) or discord.",
+        ),
+    ] = "all",
+    host: HostOption = None,
+    port: PortOption = None,
+    migrate_schema: Annotated[
+        bool,
+        typer.Option("--migrate", help="Apply pending migrations to an external database first."),
+    ] = False,
+    duration: DurationOption = None,
+) -> None:
+    """Run the bots: platform adapters, ingest pipeline, grant relay, maintenance and the API.
+
+    One process serves every configured platform (or --platform one); /ready shows each
+    adapter's state (per Discord shard). A missing or refused token, or a privileged intent
+    the developer portal has not enabled, stops it at once with what to change.
+    """
+    settings = state(ctx).settings()
+    factories = _adapter_factories(settings, platform_name)
+    with sigterm_unwinds(), open_database(settings) as location:
+        prepare_schema(settings, location, apply=migrate_schema or location.kind == "embedded")
+        _serve(settings, location, host, port, duration, banner="Townsquare", adapters=factories)
+
+
+def _adapter_factories(settings: Settings, platform_name: str) -> list[AdapterFactory]:
+    """The adapters to start, or a clear error when the choice cannot run."""
+    choice = platform_name.strip().lower()
+    if choice not in {"all", "discord"}:
+        raise SettingsInvalid(f"--platform must be 'all' or 'discord', not {platform_name!r}.")
+    discord_configured = settings.discord.token is not None
+    if choice == "discord" or discord_configured:
+        if not discord_configured:
+            raise missing_token()
+
+        def discord_adapter(pipeline: Pipeline, engine: AsyncEngine) -> ChatAdapter:
+            return DiscordAdapter(settings.discord, pipeline, engine)
+
+        return [discord_adapter]
+    raise SettingsInvalid(
+        "No platform is configured, so there is nothing to run. Set TOWNSQUARE_DISCORD_TOKEN "
+        "(see docs/configuration.md), or try `townsquare demo` for a simulated community."
+    )
+
+
+@app.command(
     epilog=(
         "Examples:\n\n  townsquare demo\n\n  townsquare demo --port 8080 --duration 60\n\n"
         "  townsquare demo --rate 2000 --members 5000"
@@ -166,6 +229,9 @@ def prepare_schema(settings: Settings, location: DatabaseLocation, *, apply: boo
         )
 
 
+AdapterFactory = Callable[[Pipeline, AsyncEngine], ChatAdapter]
+
+
 def _serve(
     settings: Settings,
     location: DatabaseLocation,
@@ -174,6 +240,7 @@ def _serve(
     duration: float | None,
     banner: str | None,
     traffic: tuple[Simulator | None, int, int | None] | None = None,
+    adapters: Sequence[AdapterFactory] = (),
 ) -> None:
     sock = bind_socket(host or settings.api.host, settings.api.port if port is None else port)
 
@@ -186,18 +253,22 @@ def _serve(
         table.add_row("Database", f"{where}: {display_url(location.url)}")
         if traffic is not None and traffic[0] is not None:
             table.add_row("Simulation", f"{traffic[1]} events/s into the ingest pipeline")
+        for adapter in running:
+            table.add_row("Platform", f"{adapter.name}: connected")
         table.add_row("Stop", "Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))
         out_console.print(Panel(table, title=banner or "Townsquare", expand=False))
 
+    running: list[ChatAdapter] = []
+
     async def run() -> None:
-        if traffic is None:
+        if traffic is None and not adapters:
             await serve_http(
                 create_app(settings, location.url), sock, duration=duration, on_started=started
             )
             return
-        simulator, rate, board = traffic
+        simulator, rate, board = traffic or (None, 0, None)
         engine = create_db_engine(
-            location.url, settings.database.model_copy(update={"pool_size": 1})
+            location.url, settings.database.model_copy(update={"pool_size": 2})
         )
         maintenance = Maintenance(
             engine,
@@ -208,33 +279,47 @@ def _serve(
         async with Pipeline(
             location.url, settings.pipeline, settings.database, cache_settings=settings.cache
         ) as pipeline:
-            app = create_app(
-                settings,
-                location.url,
-                pipeline=pipeline,
-                checks={"maintenance": maintenance_check(maintenance)},
-            )
             stop = asyncio.Event()
+            failed = asyncio.Event()
             tasks = [asyncio.create_task(maintenance.run(stop), name="townsquare-maintenance")]
             # Admin grants (API, dashboard) are applied by the process that runs the pipeline.
             relay = GrantRelay(pipeline, engine)
             await relay.start()
-            if simulator is not None:
-                feed = DemoTraffic(pipeline, simulator, rate)
-                tasks += [
-                    asyncio.create_task(feed.run(stop), name="townsquare-demo-traffic"),
-                    asyncio.create_task(
-                        _progress(feed, pipeline, stop, engine, board),
-                        name="townsquare-demo-progress",
-                    ),
-                ]
+            checks = {"maintenance": maintenance_check(maintenance)}
             try:
-                await serve_http(app, sock, duration=duration, on_started=started)
+                for factory in adapters:
+                    adapter = factory(pipeline, engine)
+                    await adapter.start()
+                    running.append(adapter)
+                    checks[adapter.name] = status_check(adapter.readiness)
+                    tasks.append(
+                        asyncio.create_task(_watch(adapter, failed), name=f"watch-{adapter.name}")
+                    )
+                app = create_app(settings, location.url, pipeline=pipeline, checks=checks)
+                if simulator is not None:
+                    feed = DemoTraffic(pipeline, simulator, rate)
+                    tasks += [
+                        asyncio.create_task(feed.run(stop), name="townsquare-demo-traffic"),
+                        asyncio.create_task(
+                            _progress(feed, pipeline, stop, engine, board),
+                            name="townsquare-demo-progress",
+                        ),
+                    ]
+                await serve_http(app, sock, duration=duration, on_started=started, stop=failed)
             finally:
                 stop.set()
+                for adapter in reversed(running):
+                    await adapter.stop()
                 await relay.stop()
+                for task in tasks:
+                    task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await engine.dispose()
+            for adapter in running:
+                if adapter.failed is not None:
+                    raise PlatformFailed(
+                        f"The {adapter.name} adapter stopped: {adapter.failed}"
+                    ) from adapter.failed
 
     try:
         asyncio.run(run())
@@ -243,6 +328,21 @@ def _serve(
     finally:
         sock.close()
     log.info("stopped")
+
+
+class PlatformFailed(TownsquareError):
+    """A platform adapter stopped on its own (its error says why)."""
+
+    code = "platform_failed"
+
+
+async def _watch(adapter: ChatAdapter, failed: asyncio.Event) -> None:
+    """Stop the process when an adapter dies, so a supervisor restarts it."""
+    await adapter.wait_stopped()
+    if adapter.failed is None:
+        return
+    log.error("platform_adapter_failed", platform=adapter.name, error=str(adapter.failed))
+    failed.set()
 
 
 async def _progress(

@@ -246,6 +246,13 @@ class DiscordSettings(_Section):
             "(length tiers, links, duplicates) treat every message alike."
         ),
     )
+    members: bool = Field(
+        default=False,
+        description=(
+            "Ask for the privileged Server Members intent (enable it in the developer portal "
+            "first): member join/leave rewards and level roles restored when someone rejoins."
+        ),
+    )
     sync_commands: bool = Field(
         default=True, description="Register the slash commands with Discord at start-up."
     )

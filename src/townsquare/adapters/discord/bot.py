@@ -1,0 +1,341 @@
+"""The Discord client: gateway events in, core events out to the ingest pipeline.
+
+Handlers are thin — translate (`mapping`), hand over (`Pipeline.ingest`), keep only the
+state the rules need across events (voice sessions in PostgreSQL, reacted-to authors in a
+bounded map). Guild setup runs on every GUILD_CREATE, so it is idempotent: a reconnect
+re-syncs, it never re-creates. A dispatch that discord.py cannot parse is logged and skipped
+instead of ending the shard (discord.py would otherwise stop the whole client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from townsquare.adapters.discord.mapping import (
+    channel_type_name,
+    emoji_key,
+    member_roles,
+    membership_event,
+    message_event,
+    reaction_event,
+    thread_event,
+)
+from townsquare.adapters.discord.voice import VoiceTracker
+from townsquare.config.settings import DiscordSettings
+from townsquare.core import Event
+from townsquare.pipeline.ingest import Pipeline
+from townsquare.pipeline.lru import LruMap
+from townsquare.services.communities import (
+    ChannelInfo,
+    ensure_community,
+    remove_channel,
+    sync_channels,
+    upsert_channel,
+)
+from townsquare.store.lake_lookup import reaction_target
+
+log = structlog.get_logger(__name__)
+PLATFORM = "discord"
+
+
+def intents_for(settings: DiscordSettings) -> discord.Intents:
+    """Only what the features need; privileged intents only when the operator asked."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.guild_reactions = True
+    intents.voice_states = True
+    intents.members = settings.members
+    intents.message_content = settings.message_content
+    return intents
+
+
+@dataclass(slots=True)
+class ShardStatus:
+    """What `/ready` shows per shard."""
+
+    connected: bool = False
+    ready: bool = False
+    resumes: int = 0
+    disconnects: int = 0
+    last_event_at: float | None = None
+
+
+@dataclass(slots=True)
+class AdapterFigures:
+    """Counters for `/ready`, metrics and the benchmark."""
+
+    events_ingested: int = 0
+    skipped_malformed: int = 0
+    handler_errors: int = 0
+    guilds_bootstrapped: int = 0
+    shards: dict[int, ShardStatus] = field(default_factory=dict)
+
+
+class TownsquareBot(discord.AutoShardedClient):
+    """One process's shards of the Townsquare bot."""
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        *,
+        pipeline: Pipeline,
+        engine: AsyncEngine,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        sharding: dict[str, Any] = {"shard_count": settings.shard_count}
+        if settings.shard_ids is not None:
+            sharding["shard_ids"] = list(settings.shard_ids)
+        super().__init__(
+            intents=intents_for(settings),
+            **sharding,
+            max_messages=None,  # no message cache: events are translated, not kept
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.from_intents(intents_for(settings)),
+        )
+        self.settings = settings
+        self.pipeline = pipeline
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.clock = clock
+        self.figures = AdapterFigures()
+        self.voice = VoiceTracker(
+            engine,
+            self._ingest,
+            checkpoint_seconds=settings.voice_checkpoint_seconds,
+            clock=clock,
+        )
+        # guild id -> community id, for the guilds this process serves.
+        self.communities: dict[int, int] = {}
+        # message id -> author id: who receives a reaction's removal (Discord omits it).
+        self._authors: LruMap[int, int] = LruMap(200_000)
+        self._guild_setup: dict[int, asyncio.Lock] = {}
+        self._guard_parsers()
+
+    # --- robustness ------------------------------------------------------------------------
+
+    def _guard_parsers(self) -> None:
+        """Wrap discord.py's dispatch parsers so one malformed payload is skipped, not fatal."""
+        parsers: dict[str, Callable[[Any], None]] = self._connection.parsers
+        for name, parse in list(parsers.items()):
+            parsers[name] = self._guarded(name, parse)
+
+    def _guarded(self, name: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
+        def guarded(data: Any) -> None:
+            try:
+                parse(data)
+            except Exception as exc:  # noqa: BLE001 - any parse failure means a bad payload
+                self.figures.skipped_malformed += 1
+                log.warning("discord_dispatch_skipped", event=name, error=type(exc).__name__)
+
+        return guarded
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """A handler failed: log it (never the payload, it may hold message text)."""
+        self.figures.handler_errors += 1
+        log.exception("discord_handler_failed", handler=event_method)
+
+    async def _ingest(self, event: Event) -> None:
+        await self.pipeline.ingest(event)
+        self.figures.events_ingested += 1
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # --- shards ----------------------------------------------------------------------------
+
+    def _shard(self, shard_id: int) -> ShardStatus:
+        return self.figures.shards.setdefault(shard_id, ShardStatus())
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self._shard(shard_id).connected = True
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        status = self._shard(shard_id)
+        status.connected = status.ready = True
+        log.info("discord_shard_ready", shard=shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        status = self._shard(shard_id)
+        status.connected = True
+        status.resumes += 1
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        status = self._shard(shard_id)
+        status.connected = False
+        status.disconnects += 1
+
+    def readiness(self) -> dict[str, Any]:
+        """Per-shard state and latency for `/ready`."""
+        shards = {}
+        for shard_id, status in sorted(self.figures.shards.items()):
+            info = self.get_shard(shard_id)
+            latency = info.latency if info is not None else float("nan")
+            shards[str(shard_id)] = {
+                "connected": status.connected,
+                "ready": status.ready,
+                "latency_ms": None if latency != latency else round(latency * 1000, 1),
+                "resumes": status.resumes,
+                "disconnects": status.disconnects,
+            }
+        expected = self.shard_ids or range(self.shard_count or 1)
+        healthy = all(
+            self.figures.shards.get(i, ShardStatus()).connected for i in expected
+        ) and bool(self.figures.shards)
+        return {
+            "status": "ok" if healthy else "unavailable",
+            "shards": shards,
+            "guilds": len(self.communities),
+            "message_content": self.settings.message_content,
+            "events_ingested": self.figures.events_ingested,
+            "skipped_malformed": self.figures.skipped_malformed,
+        }
+
+    # --- guild setup -----------------------------------------------------------------------
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.setup_guild(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.setup_guild(guild)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        self.communities.pop(guild.id, None)
+
+    async def setup_guild(self, guild: discord.Guild) -> int:
+        """Community (created with defaults on first sight), channels, voice sessions.
+
+        Runs on every GUILD_CREATE (start, reconnect, join), so each step is idempotent.
+        """
+        lock = self._guild_setup.setdefault(guild.id, asyncio.Lock())
+        async with lock:
+            async with self.sessions.begin() as session:
+                space = await ensure_community(session, PLATFORM, str(guild.id), guild.name)
+                await sync_channels(session, space.community_id, PLATFORM, _channels(guild))
+            self.communities[guild.id] = space.community_id
+            if space.created:
+                self.figures.guilds_bootstrapped += 1
+            await self.voice.restore(guild, space.community_id)
+            return space.community_id
+
+    async def _community(self, guild: discord.Guild) -> int:
+        community_id = self.communities.get(guild.id)
+        return community_id if community_id is not None else await self.setup_guild(guild)
+
+    async def on_guild_channel_create(self, channel: discord.abc.GuildChannel) -> None:
+        await self._upsert_channel(channel)
+
+    async def on_guild_channel_update(
+        self, _before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        await self._upsert_channel(after)
+
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        community_id = await self._community(channel.guild)
+        async with self.sessions.begin() as session:
+            await remove_channel(session, community_id, PLATFORM, str(channel.id))
+
+    async def _upsert_channel(self, channel: discord.abc.GuildChannel | discord.Thread) -> None:
+        community_id = await self._community(channel.guild)
+        async with self.sessions.begin() as session:
+            await upsert_channel(session, community_id, PLATFORM, _channel_info(channel))
+
+    # --- activity --------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        event = message_event(message, text_known=self.settings.message_content)
+        if event is None:
+            return
+        self._authors.put(message.id, message.author.id)
+        await self._ingest(event)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if payload.message_author_id is not None:
+            self._authors.put(payload.message_id, payload.message_author_id)
+        await self._reaction(payload, payload.message_author_id)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        author_id = self._authors.get(payload.message_id)
+        if author_id is None and payload.guild_id is not None:
+            guild = self.get_guild(payload.guild_id)
+            if guild is not None:
+                author_id = await self._author_from_lake(guild, payload)
+        await self._reaction(payload, author_id)
+
+    async def _author_from_lake(
+        self, guild: discord.Guild, payload: discord.RawReactionActionEvent
+    ) -> int | None:
+        """Who received the reaction being removed, from the recorded addition (if any)."""
+        added_id = f"r:{payload.message_id}:{payload.user_id}:{emoji_key(payload.emoji)}:+"
+        community_id = await self._community(guild)
+        async with self.engine.connect() as conn:
+            found = await reaction_target(conn, community_id, PLATFORM, added_id)
+        return int(found) if found is not None and found.isdigit() else None
+
+    async def _reaction(
+        self, payload: discord.RawReactionActionEvent, author_id: int | None
+    ) -> None:
+        guild = self.get_guild(payload.guild_id) if payload.guild_id is not None else None
+        if guild is None:
+            return
+        channel = guild.get_channel_or_thread(payload.channel_id)
+        author = guild.get_member(author_id) if author_id is not None else None
+        event = reaction_event(
+            payload,
+            channel,
+            author_id=author_id,
+            author_roles=member_roles(author),
+            at=self._now(),
+        )
+        if event is not None:
+            await self._ingest(event)
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        event = thread_event(thread, at=self._now())
+        if event is not None:
+            await self._ingest(event)
+        await self._upsert_channel(thread)
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        if member.bot:
+            return
+        await self.voice.on_voice_state_update(member, before, after)
+
+    async def on_member_join(self, member: discord.Member) -> None:
+        if not member.bot:
+            await self._ingest(
+                membership_event(member.guild.id, member.id, joined=True, at=self._now())
+            )
+
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        if not payload.user.bot:
+            await self._ingest(
+                membership_event(payload.guild_id, payload.user.id, joined=False, at=self._now())
+            )
+
+
+def _channel_info(channel: discord.abc.GuildChannel | discord.Thread) -> ChannelInfo:
+    parent = channel.parent_id if isinstance(channel, discord.Thread) else channel.category_id
+    return ChannelInfo(
+        external_id=str(channel.id),
+        name=channel.name,
+        type=channel_type_name(channel),
+        parent_id=None if parent is None else str(parent),
+    )
+
+
+def _channels(guild: discord.Guild) -> list[ChannelInfo]:
+    channels = [_channel_info(channel) for channel in guild.channels]
+    # Categories first, so a channel's parent row exists when it is linked.
+    channels.sort(key=lambda info: info.type != "category")
+    return channels + [_channel_info(thread) for thread in guild.threads]
