@@ -19,6 +19,7 @@ import discord
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from townsquare.adapters.discord.announcer import Announcer
 from townsquare.adapters.discord.mapping import (
     channel_type_name,
     emoji_key,
@@ -28,7 +29,9 @@ from townsquare.adapters.discord.mapping import (
     reaction_event,
     thread_event,
 )
+from townsquare.adapters.discord.roles import RoleSync
 from townsquare.adapters.discord.voice import VoiceTracker
+from townsquare.config.document import CommunityConfigDocument
 from townsquare.config.settings import DiscordSettings
 from townsquare.core import Event
 from townsquare.pipeline.ingest import Pipeline
@@ -113,6 +116,13 @@ class TownsquareBot(discord.AutoShardedClient):
             checkpoint_seconds=settings.voice_checkpoint_seconds,
             clock=clock,
         )
+        self.roles = RoleSync(
+            self,
+            engine,
+            concurrency=settings.role_sync_concurrency,
+            notify_admins=self._notify_admins,
+        )
+        self.announcer = Announcer(self, engine)
         # guild id -> community id, for the guilds this process serves.
         self.communities: dict[int, int] = {}
         # message id -> author id: who receives a reaction's removal (Discord omits it).
@@ -248,6 +258,24 @@ class TownsquareBot(discord.AutoShardedClient):
         async with self.sessions.begin() as session:
             await upsert_channel(session, community_id, PLATFORM, _channel_info(channel))
 
+    async def document(self, community_id: int) -> CommunityConfigDocument:
+        """A community's configuration from the pipeline's live cache."""
+        cache = self.pipeline.config_cache
+        if cache is None:
+            return CommunityConfigDocument()
+        return (await cache.config_for(community_id)).document
+
+    async def _notify_admins(self, guild_id: int, community_id: int, text: str) -> None:
+        """Tell a guild's admins about a problem: the announcement or system channel."""
+        document = await self.document(community_id)
+        channel_id = document.announcements.channel_id
+        if channel_id is None:
+            guild = self.get_guild(guild_id)
+            system = guild.system_channel if guild is not None else None
+            channel_id = None if system is None else str(system.id)
+        if channel_id is not None and channel_id.isdigit():
+            await self.announcer.post(community_id, int(channel_id), f"⚠️ Townsquare: {text}")
+
     # --- activity --------------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
@@ -312,10 +340,16 @@ class TownsquareBot(discord.AutoShardedClient):
         await self.voice.on_voice_state_update(member, before, after)
 
     async def on_member_join(self, member: discord.Member) -> None:
-        if not member.bot:
-            await self._ingest(
-                membership_event(member.guild.id, member.id, joined=True, at=self._now())
-            )
+        if member.bot:
+            return
+        await self._ingest(
+            membership_event(member.guild.id, member.id, joined=True, at=self._now())
+        )
+        community_id = await self._community(member.guild)
+        document = await self.document(community_id)
+        await self.roles.restore_member(
+            member.guild.id, community_id, member.id, document.rules.levels
+        )
 
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         if not payload.user.bot:

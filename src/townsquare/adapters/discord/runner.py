@@ -23,6 +23,7 @@ from townsquare.adapters.discord.errors import (
     missing_token,
     privileged_intents,
 )
+from townsquare.adapters.discord.outcomes import OutcomeRelay
 from townsquare.config.settings import DiscordSettings
 from townsquare.pipeline.ingest import Pipeline
 
@@ -89,9 +90,15 @@ class DiscordAdapter:
         if ready not in done:
             ready.cancel()
             log.warning("discord_not_ready_yet", waited_seconds=self._ready_timeout)
-        self._tasks.append(
-            asyncio.create_task(self.bot.voice.run(self._stop), name="townsquare-voice-checkpoints")
+        relay = OutcomeRelay(
+            self.bot.pipeline, self.bot.communities, self.bot.roles, self.bot.announcer
         )
+        self._tasks += [
+            asyncio.create_task(
+                self.bot.voice.run(self._stop), name="townsquare-voice-checkpoints"
+            ),
+            asyncio.create_task(relay.run(self._stop), name="townsquare-discord-outcomes"),
+        ]
         log.info("discord_started", shards=self.bot.shard_count, guilds=len(self.bot.guilds))
 
     def _privileged_names(self) -> list[str]:
