@@ -17,9 +17,11 @@ from typing import Any
 
 import discord
 import structlog
+from discord import app_commands
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from townsquare.adapters.discord.announcer import Announcer
+from townsquare.adapters.discord.commands import build_tree
 from townsquare.adapters.discord.mapping import (
     channel_type_name,
     emoji_key,
@@ -110,6 +112,7 @@ class TownsquareBot(discord.AutoShardedClient):
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.clock = clock
         self.figures = AdapterFigures()
+        self.tree: app_commands.CommandTree[TownsquareBot]
         self.voice = VoiceTracker(
             engine,
             self._ingest,
@@ -129,6 +132,23 @@ class TownsquareBot(discord.AutoShardedClient):
         self._authors: LruMap[int, int] = LruMap(200_000)
         self._guild_setup: dict[int, asyncio.Lock] = {}
         self._guard_parsers()
+
+    async def setup_hook(self) -> None:
+        """Once per process (not per reconnect): slash commands, registered if configured."""
+        self.tree = build_tree(self)
+        if self.settings.sync_commands:
+            await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the commands: in the configured guilds (instant) or globally."""
+        if self.settings.command_guild_ids:
+            for guild_id in self.settings.command_guild_ids:
+                guild = discord.Object(int(guild_id))
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        log.info("discord_commands_synced", guilds=len(self.settings.command_guild_ids))
 
     # --- robustness ------------------------------------------------------------------------
 
