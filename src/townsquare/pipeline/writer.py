@@ -66,11 +66,25 @@ class RulesSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """An outcome worth telling the adapters about, released after its commit."""
+    """An outcome worth telling the adapters about, released after its commit.
+
+    The rules run on internal member ids, so the outcome's member ids are those;
+    ``platform_user`` turns one back into the platform account an adapter must address.
+    """
 
     community_id: int
     event: Event
     outcome: Outcome
+    member_id: int
+    target_id: int | None = None
+
+    def platform_user(self, member_id: str) -> str | None:
+        """The platform user id of the acting or receiving member named in the outcome."""
+        if member_id == str(self.member_id):
+            return self.event.member_id
+        if self.target_id is not None and member_id == str(self.target_id):
+            return self.event.target_member_id
+        return None
 
 
 @dataclass(slots=True)
@@ -300,7 +314,13 @@ class BatchWriter:
             result.future += computed.future
             self._remember(computed)
             result.published = [
-                Published(effects.item.community_id, effects.item.event, effects.published)
+                Published(
+                    effects.item.community_id,
+                    effects.item.event,
+                    effects.published,
+                    effects.item.member_id,
+                    effects.item.target_id,
+                )
                 for effects in computed.effects
                 if effects.published is not None
             ]

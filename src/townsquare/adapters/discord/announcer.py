@@ -13,13 +13,14 @@ from collections.abc import Callable
 
 import discord
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare.config.document import AnnouncementMode, CommunityConfigDocument
 from townsquare.core import Event
 from townsquare.core.outcomes import Announcement, AnnouncementKind
 from townsquare.pipeline.lru import LruMap
 from townsquare.services.communities import record_problem
+from townsquare.store.engine import create_session_factory
 from townsquare.store.member_lookup import announce_preferences
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,7 @@ class Announcer:
     ) -> None:
         self._client = client
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = create_session_factory(engine)
         self._clock = clock
         # community id -> (window start, messages sent in it); bounded like every map here.
         self._budget: LruMap[int, tuple[float, int]] = LruMap(10_000)

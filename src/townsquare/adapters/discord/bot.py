@@ -18,7 +18,7 @@ from typing import Any
 import discord
 import structlog
 from discord import app_commands
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare.adapters.discord.announcer import Announcer
 from townsquare.adapters.discord.commands import build_tree
@@ -45,6 +45,7 @@ from townsquare.services.communities import (
     sync_channels,
     upsert_channel,
 )
+from townsquare.store.engine import create_session_factory
 from townsquare.store.lake_lookup import reaction_target
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,7 @@ class TownsquareBot(discord.AutoShardedClient):
         self.settings = settings
         self.pipeline = pipeline
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = create_session_factory(engine)
         self.clock = clock
         self.figures = AdapterFigures()
         self.tree: app_commands.CommandTree[TownsquareBot]
@@ -164,7 +165,7 @@ class TownsquareBot(discord.AutoShardedClient):
                 parse(data)
             except Exception as exc:  # noqa: BLE001 - any parse failure means a bad payload
                 self.figures.skipped_malformed += 1
-                log.warning("discord_dispatch_skipped", event=name, error=type(exc).__name__)
+                log.warning("discord_dispatch_skipped", dispatch=name, error=type(exc).__name__)
 
         return guarded
 
@@ -259,6 +260,10 @@ class TownsquareBot(discord.AutoShardedClient):
     async def _community(self, guild: discord.Guild) -> int:
         community_id = self.communities.get(guild.id)
         return community_id if community_id is not None else await self.setup_guild(guild)
+
+    async def community_for(self, guild: discord.Guild) -> int:
+        """The community of ``guild``, bootstrapped on first sight (for the slash commands)."""
+        return await self._community(guild)
 
     async def on_guild_channel_create(self, channel: discord.abc.GuildChannel) -> None:
         await self._upsert_channel(channel)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 import structlog
 
@@ -100,11 +101,12 @@ class OutcomeRelay:
         guild_id = int(event.community_id)
         community_id = published.community_id
         for change in outcome.role_changes:
-            if change.role_id.isdigit() and change.member_id.isdigit():
+            user = published.platform_user(change.member_id)
+            if change.role_id.isdigit() and user is not None and user.isdigit():
                 await self._roles.apply(
                     guild_id,
                     community_id,
-                    int(change.member_id),
+                    int(user),
                     int(change.role_id),
                     grant=change.grant,
                     reason=f"Townsquare: {change.reason}",
@@ -112,7 +114,11 @@ class OutcomeRelay:
         if outcome.announcements:
             document = await self.document(community_id)
             for announcement in outcome.announcements:
-                await self._announcer.announce(community_id, event, announcement, document)
+                user = published.platform_user(announcement.member_id)
+                if user is not None:
+                    await self._announcer.announce(
+                        community_id, event, replace(announcement, member_id=user), document
+                    )
         self.handled += 1
 
     async def _watch_config(self, stop: asyncio.Event) -> None:

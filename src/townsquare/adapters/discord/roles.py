@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import discord
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townsquare.core.levels import LevelConfig, level_roles_held
 from townsquare.services.communities import record_problem, resolve_problems
+from townsquare.store.engine import create_session_factory
 from townsquare.store.member_lookup import leveled_members, member_level
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,7 @@ class RoleSync:
     ) -> None:
         self._client = client
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = create_session_factory(engine)
         self._slots = asyncio.Semaphore(concurrency)
         self._notify = notify_admins
         self.applied = 0
