@@ -179,3 +179,30 @@ async def test_message_text_is_read_only_with_the_message_content_intent(
         )
         == 0
     )
+
+
+async def test_members_get_their_display_names_once_the_pipeline_knows_them(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    town = Town(size=2)
+    town.members[1] = payloads.member(
+        payloads.user(town.user_id(1), "member1"), nick="Mika <script>"
+    )
+    install(migrated_database, town, plain_rules())
+    with FakeDiscord(guilds=[town.guild()]) as fake:
+        async with running_adapter(migrated_database, tmp_path, fake) as adapter:
+            fake.dispatch("MESSAGE_CREATE", town.message(1, payloads.snowflake()))
+
+            async def recorded() -> bool:
+                count = await scalar(migrated_database, "SELECT count(*) FROM events")
+                return int(count or 0) == 1
+
+            await eventually(recorded, what="the message")
+            await adapter.bot.names.flush()
+    names = await scalar(
+        migrated_database,
+        "SELECT json_object_agg(i.external_user_id, m.display_name) FROM members m "
+        "JOIN member_identities i ON i.community_id = m.community_id AND i.member_id = m.id",
+    )
+    # member 0 never spoke, so the pipeline never created them; the nick is stored as text.
+    assert names == {str(town.user_id(1)): "Mika <script>"}

@@ -31,6 +31,7 @@ from townsquare.adapters.discord.mapping import (
     reaction_event,
     thread_event,
 )
+from townsquare.adapters.discord.names import NameSync
 from townsquare.adapters.discord.roles import RoleSync
 from townsquare.adapters.discord.voice import VoiceTracker
 from townsquare.config.document import CommunityConfigDocument
@@ -127,6 +128,7 @@ class TownsquareBot(discord.AutoShardedClient):
             notify_admins=self._notify_admins,
         )
         self.announcer = Announcer(self, engine)
+        self.names = NameSync(engine)
         # guild id -> community id, for the guilds this process serves.
         self.communities: dict[int, int] = {}
         # message id -> author id: who receives a reaction's removal (Discord omits it).
@@ -252,6 +254,9 @@ class TownsquareBot(discord.AutoShardedClient):
                 space = await ensure_community(session, PLATFORM, str(guild.id), guild.name)
                 await sync_channels(session, space.community_id, PLATFORM, _channels(guild))
             self.communities[guild.id] = space.community_id
+            for member in guild.members:
+                if not member.bot:
+                    self.names.seen(space.community_id, member.id, member.display_name)
             if space.created:
                 self.figures.guilds_bootstrapped += 1
             await self.voice.restore(guild, space.community_id)
@@ -308,6 +313,9 @@ class TownsquareBot(discord.AutoShardedClient):
         if event is None:
             return
         self._authors.put(message.id, message.author.id)
+        community_id = self.communities.get(message.guild.id) if message.guild else None
+        if community_id is not None:
+            self.names.seen(community_id, message.author.id, message.author.display_name)
         await self._ingest(event)
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -98,6 +98,7 @@ class DiscordAdapter:
                 self.bot.voice.run(self._stop), name="townsquare-voice-checkpoints"
             ),
             asyncio.create_task(relay.run(self._stop), name="townsquare-discord-outcomes"),
+            asyncio.create_task(self.bot.names.run(self._stop), name="townsquare-discord-names"),
         ]
         log.info("discord_started", shards=self.bot.shard_count, guilds=len(self.bot.guilds))
 
