@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/grants"): READ,
     ("GET", "/grants/{grant_id}"): READ,
     ("GET", "/audit"): READ,
+    ("GET", "/problems"): READ,
     ("GET", "/lake/events"): READ,
     ("POST", "/lake/retention"): CONFIGURE,
     ("POST", "/lake/reconcile"): CONFIGURE,

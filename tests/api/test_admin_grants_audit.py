@@ -133,3 +133,26 @@ async def test_mutations_over_the_limit_are_429_with_retry_after(
     assert int(response.headers["retry-after"]) >= 1
     assert response.json()["code"] == "rate_limited"
     assert other_caller.status_code == 200
+
+
+async def test_problems_list_the_open_ones_counted_and_forget_resolved_ones(
+    world: World,
+) -> None:
+    from townsquare.services.communities import record_problem, resolve_problems
+
+    async with world.session() as session:
+        for _ in range(3):
+            await record_problem(
+                session, world.community_id, "discord", "role_forbidden", "42", "too low"
+            )
+        await record_problem(session, world.community_id, "discord", "role_missing", "7", "gone")
+        await resolve_problems(session, world.community_id, "discord", "role_missing", "7")
+        await session.commit()
+
+    response = await world.request("viewer", "GET", "/problems")
+
+    assert response.status_code == 200
+    assert [(p["kind"], p["subject"], p["occurrences"]) for p in response.json()["problems"]] == [
+        ("role_forbidden", "42", 3)
+    ]
+    assert (await world.request("anonymous", "GET", "/problems")).status_code == 401

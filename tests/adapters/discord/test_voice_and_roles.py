@@ -175,7 +175,7 @@ async def test_a_level_role_is_granted_after_a_429_and_the_level_up_announced_in
     assert announced.json["allowed_mentions"] == {"parse": []}
 
 
-async def test_a_refused_role_becomes_one_problem_and_one_note_for_admins(
+async def test_a_refused_role_is_one_problem_one_note_and_closed_by_the_next_success(
     migrated_database: str, tmp_path: Path
 ) -> None:
     town = Town(size=3)
@@ -186,12 +186,13 @@ async def test_a_refused_role_becomes_one_problem_and_one_note_for_admins(
         fake.fail("PUT", ROLE_PATH, status=403, code=50013, times=2)
         async with running_adapter(migrated_database, tmp_path, fake) as adapter:
             base = payloads.snowflake()
-            for i, member in enumerate((1, 1, 2, 2)):
+            for i, member in enumerate((1, 1, 2, 2, 0, 0)):
                 fake.dispatch("MESSAGE_CREATE", town.message(member, base + i))
-            await fake.wait_for_call("PUT", ROLE_PATH, timeout=30, count=2)
+            await fake.wait_for_call("PUT", ROLE_PATH, timeout=30, count=3)
 
             async def noted() -> bool:
-                return adapter.bot.roles.refused == 2 and adapter.bot.announcer.sent >= 3
+                roles, announcer = adapter.bot.roles, adapter.bot.announcer
+                return roles.refused == 2 and roles.applied == 1 and announcer.sent >= 4
 
             await eventually(noted, what="both refusals handled")
     posts = [c.json["content"] for c in fake.calls_to("POST", f"/channels/{GENERAL_ID}/")]

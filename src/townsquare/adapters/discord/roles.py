@@ -45,6 +45,9 @@ class RoleSync:
         self._notify = notify_admins
         self.applied = 0
         self.refused = 0
+        # Roles refused since start (bounded by the roles communities configure), so the
+        # first success closes their problem and a later refusal pings admins again.
+        self._refused: set[tuple[int, int]] = set()
 
     async def apply(
         self,
@@ -73,12 +76,16 @@ class RoleSync:
                 await self._problem(guild_id, community_id, "role_missing", role_id, exc)
                 return False
         self.applied += 1
+        if (community_id, role_id) in self._refused:
+            self._refused.discard((community_id, role_id))
+            await self.resolved(community_id, role_id)
         return True
 
     async def _problem(
         self, guild_id: int, community_id: int, kind: str, role_id: int, exc: discord.HTTPException
     ) -> None:
         self.refused += 1
+        self._refused.add((community_id, role_id))
         if kind == "role_forbidden":
             detail = (
                 f"Discord refused to change role {role_id} ({exc.status} {exc.text[:120]}). "
@@ -94,7 +101,8 @@ class RoleSync:
 
     async def resolved(self, community_id: int, role_id: int) -> None:
         async with self._sessions.begin() as session:
-            await resolve_problems(session, community_id, PLATFORM, "role_forbidden", str(role_id))
+            for kind in ("role_forbidden", "role_missing"):
+                await resolve_problems(session, community_id, PLATFORM, kind, str(role_id))
 
     async def restore_member(
         self, guild_id: int, community_id: int, user_id: int, levels: LevelConfig

@@ -2,7 +2,7 @@
 
 Everything lives under ``/admin/communities/{community_id}``: the numeric id is what
 `townsquare.api.deps.require` checks the caller's role or token against, on every route.
-One module per area (configuration, items, grants, audit log, event lake, access).
+One module per area (configuration, items, grants, audit log, event lake, problems, access).
 """
 
 from __future__ import annotations
@@ -17,12 +17,22 @@ from townsquare.api.routes.admin import (
     config_sections,
     grants,
     lake,
+    problems,
 )
 
 PREFIX = "/admin/communities/{community_id}"
 
 router = APIRouter(prefix=PREFIX)
-for area in (config_sections, config_multipliers, config_catalog, grants, audit, lake, access):
+for area in (
+    config_sections,
+    config_multipliers,
+    config_catalog,
+    grants,
+    audit,
+    lake,
+    problems,
+    access,
+):
     router.include_router(area.router)
 
 __all__ = ["PREFIX", "router"]
