@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -20,15 +19,13 @@ import structlog
 from discord import app_commands
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from townsquare.adapters.discord.activity import ActivityFeed
 from townsquare.adapters.discord.announcer import Announcer
 from townsquare.adapters.discord.commands import build_tree
+from townsquare.adapters.discord.figures import AdapterFigures, ShardStatus
 from townsquare.adapters.discord.mapping import (
     channel_type_name,
-    emoji_key,
-    member_roles,
     membership_event,
-    message_event,
-    reaction_event,
     thread_event,
 )
 from townsquare.adapters.discord.names import NameSync
@@ -38,7 +35,6 @@ from townsquare.config.document import CommunityConfigDocument
 from townsquare.config.settings import DiscordSettings
 from townsquare.core import Event
 from townsquare.pipeline.ingest import Pipeline
-from townsquare.pipeline.lru import LruMap
 from townsquare.services.communities import (
     ChannelInfo,
     ensure_community,
@@ -47,7 +43,6 @@ from townsquare.services.communities import (
     upsert_channel,
 )
 from townsquare.store.engine import create_session_factory
-from townsquare.store.lake_lookup import reaction_target
 
 log = structlog.get_logger(__name__)
 PLATFORM = "discord"
@@ -63,28 +58,6 @@ def intents_for(settings: DiscordSettings) -> discord.Intents:
     intents.members = settings.members
     intents.message_content = settings.message_content
     return intents
-
-
-@dataclass(slots=True)
-class ShardStatus:
-    """What `/ready` shows per shard."""
-
-    connected: bool = False
-    ready: bool = False
-    resumes: int = 0
-    disconnects: int = 0
-    last_event_at: float | None = None
-
-
-@dataclass(slots=True)
-class AdapterFigures:
-    """Counters for `/ready`, metrics and the benchmark."""
-
-    events_ingested: int = 0
-    skipped_malformed: int = 0
-    handler_errors: int = 0
-    guilds_bootstrapped: int = 0
-    shards: dict[int, ShardStatus] = field(default_factory=dict)
 
 
 class TownsquareBot(discord.AutoShardedClient):
@@ -131,13 +104,22 @@ class TownsquareBot(discord.AutoShardedClient):
         self.names = NameSync(engine)
         # guild id -> community id, for the guilds this process serves.
         self.communities: dict[int, int] = {}
-        # message id -> author id: who receives a reaction's removal (Discord omits it).
-        self._authors: LruMap[int, int] = LruMap(200_000)
+        self.feed = ActivityFeed(
+            self._connection,
+            pipeline,
+            engine,
+            self.communities,
+            self.names,
+            text_known=settings.message_content,
+            figures=self.figures,
+            clock=clock,
+        )
         self._guild_setup: dict[int, asyncio.Lock] = {}
         self._guard_parsers()
 
     async def setup_hook(self) -> None:
-        """Once per process (not per reconnect): slash commands, registered if configured."""
+        """Once per process (not per reconnect): the activity feed and the slash commands."""
+        self.feed.start()
         self.tree = build_tree(self)
         if self.settings.sync_commands:
             await self.sync_commands()
@@ -156,8 +138,10 @@ class TownsquareBot(discord.AutoShardedClient):
     # --- robustness ------------------------------------------------------------------------
 
     def _guard_parsers(self) -> None:
-        """Wrap discord.py's dispatch parsers so one malformed payload is skipped, not fatal."""
+        """Our parsers for activity; every parser wrapped so one malformed payload is skipped
+        (discord.py would otherwise end the whole client on it)."""
         parsers: dict[str, Callable[[Any], None]] = self._connection.parsers
+        self.feed.install(parsers)
         for name, parse in list(parsers.items()):
             parsers[name] = self._guarded(name, parse)
 
@@ -170,6 +154,11 @@ class TownsquareBot(discord.AutoShardedClient):
                 log.warning("discord_dispatch_skipped", dispatch=name, error=type(exc).__name__)
 
         return guarded
+
+    async def close(self) -> None:
+        """Disconnect, then hand the buffered activity to the pipeline."""
+        await super().close()
+        await self.feed.stop()
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """A handler failed: log it (never the payload, it may hold message text)."""
@@ -307,57 +296,6 @@ class TownsquareBot(discord.AutoShardedClient):
             await self.announcer.post(community_id, int(channel_id), f"⚠️ Townsquare: {text}")
 
     # --- activity --------------------------------------------------------------------------
-
-    async def on_message(self, message: discord.Message) -> None:
-        event = message_event(message, text_known=self.settings.message_content)
-        if event is None:
-            return
-        self._authors.put(message.id, message.author.id)
-        community_id = self.communities.get(message.guild.id) if message.guild else None
-        if community_id is not None:
-            self.names.seen(community_id, message.author.id, message.author.display_name)
-        await self._ingest(event)
-
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        if payload.message_author_id is not None:
-            self._authors.put(payload.message_id, payload.message_author_id)
-        await self._reaction(payload, payload.message_author_id)
-
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        author_id = self._authors.get(payload.message_id)
-        if author_id is None and payload.guild_id is not None:
-            guild = self.get_guild(payload.guild_id)
-            if guild is not None:
-                author_id = await self._author_from_lake(guild, payload)
-        await self._reaction(payload, author_id)
-
-    async def _author_from_lake(
-        self, guild: discord.Guild, payload: discord.RawReactionActionEvent
-    ) -> int | None:
-        """Who received the reaction being removed, from the recorded addition (if any)."""
-        added_id = f"r:{payload.message_id}:{payload.user_id}:{emoji_key(payload.emoji)}:+"
-        community_id = await self._community(guild)
-        async with self.engine.connect() as conn:
-            found = await reaction_target(conn, community_id, PLATFORM, added_id)
-        return int(found) if found is not None and found.isdigit() else None
-
-    async def _reaction(
-        self, payload: discord.RawReactionActionEvent, author_id: int | None
-    ) -> None:
-        guild = self.get_guild(payload.guild_id) if payload.guild_id is not None else None
-        if guild is None:
-            return
-        channel = guild.get_channel_or_thread(payload.channel_id)
-        author = guild.get_member(author_id) if author_id is not None else None
-        event = reaction_event(
-            payload,
-            channel,
-            author_id=author_id,
-            author_roles=member_roles(author),
-            at=self._now(),
-        )
-        if event is not None:
-            await self._ingest(event)
 
     async def on_thread_create(self, thread: discord.Thread) -> None:
         event = thread_event(thread, at=self._now())

@@ -12,7 +12,9 @@ process during a hand-over) is the same event and the lake's unique key makes it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
@@ -22,8 +24,10 @@ from townsquare.core.message_metadata import message_meta
 
 DISCORD = Platform.DISCORD
 
-#: Message types that are people talking (not joins, pins, boosts and other system notices).
-_CONVERSATION = frozenset({discord.MessageType.default, discord.MessageType.reply})
+#: Message types that are people talking (default, reply), not joins, pins, boosts…
+REPLY = 19
+_CONVERSATION_TYPES = frozenset({0, REPLY})
+DISCORD_EPOCH_MS = 1_420_070_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,88 +87,112 @@ def member_roles(member: object) -> tuple[str, ...]:
     return ()
 
 
-def message_event(message: discord.Message, *, text_known: bool) -> Event | None:
-    """A member's message in a guild; None for bots, webhooks, system notices and DMs.
+def snowflake_seconds(snowflake: int) -> int:
+    """When a Discord id was made (Unix seconds): ids carry their creation time."""
+    return ((snowflake >> 22) + DISCORD_EPOCH_MS) // 1000
 
-    ``text_known`` says whether the bot may read message text (the Message Content intent);
-    without it only what Discord still sends counts (attachments, reply, thread).
+
+def message_event(data: Mapping[str, Any], place: Place, *, text_known: bool) -> Event | None:
+    """A member's message from a raw MESSAGE_CREATE payload; None for bots, webhooks and
+    system notices.
+
+    Raw, not discord.py's ``Message``: building that object costs more than everything
+    else the bot does with a message, and nothing here needs it. ``text_known`` says
+    whether the bot may read message text (the Message Content intent); without it only
+    what Discord still sends counts (attachments, reply, thread). A payload missing what
+    Discord always sends raises ``KeyError``/``TypeError``, which the caller skips.
     """
-    if message.guild is None or message.author.bot or message.webhook_id is not None:
+    author = data["author"]
+    if author.get("bot") or data.get("webhook_id") is not None:
         return None
-    if message.type not in _CONVERSATION:
+    kind = data.get("type", 0)
+    if kind not in _CONVERSATION_TYPES:
         return None
-    place = place_of(message.channel)
-    if place is None:
-        return None
-    is_reply = message.reference is not None and message.type is discord.MessageType.reply
+    message_id = int(data["id"])
+    is_reply = kind == REPLY and data.get("message_reference") is not None
     in_thread = place.parent_channel_id is not None
-    attachments = len(message.attachments)
+    attachments = len(data.get("attachments") or ())
     if text_known:
         meta = message_meta(
-            message.content, attachments=attachments, is_reply=is_reply, in_thread=in_thread
+            str(data.get("content") or ""),
+            attachments=attachments,
+            is_reply=is_reply,
+            in_thread=in_thread,
         )
     else:
         meta = MessageMeta(
             attachments=attachments, is_reply=is_reply, in_thread=in_thread, text_known=False
         )
+    member = data.get("member")
     return Event(
-        event_id=str(message.id),
+        event_id=str(message_id),
         kind=EventKind.MESSAGE,
         platform=DISCORD,
-        community_id=str(message.guild.id),
-        member_id=str(message.author.id),
-        at=int(message.created_at.timestamp()),
+        community_id=str(data["guild_id"]),
+        member_id=str(author["id"]),
+        at=snowflake_seconds(message_id),
         channel_id=place.channel_id,
         channel_type=place.channel_type,
         parent_channel_id=place.parent_channel_id,
         category_id=place.category_id,
-        roles=member_roles(message.author),
+        roles=tuple(member["roles"]) if member else (),
         message=meta,
     )
 
 
-def emoji_key(emoji: discord.PartialEmoji) -> str:
+def display_name(data: Mapping[str, Any]) -> str:
+    """The name a guild shows for a message's author: nickname, global name, username."""
+    member = data.get("member") or {}
+    author = data["author"]
+    return str(member.get("nick") or author.get("global_name") or author.get("username") or "")
+
+
+def emoji_key(emoji: Mapping[str, Any]) -> str:
     """A stable short name for an emoji: a custom emoji's id, a Unicode emoji itself."""
-    return str(emoji.id) if emoji.id is not None else emoji.name or "?"
+    emoji_id = emoji.get("id")
+    return str(emoji_id) if emoji_id is not None else str(emoji.get("name") or "?")
+
+
+def reaction_event_id(data: Mapping[str, Any], *, added: bool) -> str:
+    sign = "+" if added else "-"
+    return f"r:{data['message_id']}:{data['user_id']}:{emoji_key(data['emoji'])}:{sign}"
 
 
 def reaction_event(
-    payload: discord.RawReactionActionEvent,
-    channel: object,
+    data: Mapping[str, Any],
+    place: Place,
     *,
-    author_id: int | None,
+    added: bool,
+    author_id: str | None,
     author_roles: tuple[str, ...] = (),
     at: int,
 ) -> Event | None:
-    """A reaction added or removed in a guild, with the reacted-to message's author.
+    """A reaction added or removed (raw payload), with the reacted-to message's author.
 
-    ``author_id`` comes from the gateway payload for additions (``message_author_id``), and
-    from what the adapter remembers for removals (Discord does not send it then). None for
-    reactions to bots or unknown authors, self-reactions and DMs.
+    ``author_id`` comes from the payload for additions (``message_author_id``), and from
+    what the adapter remembers for removals (Discord does not send it then). None for
+    reactions to unknown authors, by bots and to oneself.
     """
-    if payload.guild_id is None or author_id is None or author_id == payload.user_id:
+    user_id = str(data["user_id"])
+    if author_id is None or author_id == user_id:
         return None
-    if payload.member is not None and payload.member.bot:
+    member = data.get("member")
+    if member is not None and member.get("user", {}).get("bot"):
         return None
-    place = place_of(channel)
-    if place is None:
-        return None
-    added = payload.event_type == "REACTION_ADD"
-    sign = "+" if added else "-"
     return Event(
-        event_id=f"r:{payload.message_id}:{payload.user_id}:{emoji_key(payload.emoji)}:{sign}",
+        event_id=reaction_event_id(data, added=added),
         kind=EventKind.REACTION_ADDED if added else EventKind.REACTION_REMOVED,
         platform=DISCORD,
-        community_id=str(payload.guild_id),
-        member_id=str(payload.user_id),
+        community_id=str(data["guild_id"]),
+        member_id=user_id,
         at=at,
         channel_id=place.channel_id,
         channel_type=place.channel_type,
         parent_channel_id=place.parent_channel_id,
         category_id=place.category_id,
-        roles=member_roles(payload.member),
-        target_member_id=str(author_id),
-        target_message_id=str(payload.message_id),
+        roles=tuple(member["roles"]) if member else (),
+        target_member_id=author_id,
+        target_message_id=str(data["message_id"]),
         target_roles=author_roles,
     )
 
