@@ -20,8 +20,11 @@ from tests.adapters.discord.harness import (
     scalar,
 )
 from townsquare.adapters.discord.runner import DiscordAdapter
-from townsquare.config.document import CommunityConfigDocument
+from townsquare.config.document import CommunityConfigDocument, Section
+from townsquare.config.settings import DatabaseSettings
 from townsquare.fakes.discord import FakeDiscord, payloads
+from townsquare.store.config_documents import read_config, save_document
+from townsquare.store.engine import create_db_engine, create_session_factory
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -252,3 +255,43 @@ async def _opt_out(url: str, community_id: int, user_id: int) -> None:
         community_id,
         str(user_id),
     )
+
+
+async def test_changing_the_level_roles_moves_every_leveled_member_to_the_new_role(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    town = Town(size=2)
+    community_id = install(migrated_database, town, leveling_rules())
+    new_role = LEVEL_ROLE_ID + 1
+    guild = town.guild()
+    guild["roles"].append(payloads.role(new_role, "Veteran", position=2))
+    with FakeDiscord(guilds=[guild]) as fake:
+        async with running_adapter(migrated_database, tmp_path, fake):
+            base = payloads.snowflake()
+            fake.dispatch("MESSAGE_CREATE", town.message(1, base))
+            fake.dispatch("MESSAGE_CREATE", town.message(1, base + 1))
+            await fake.wait_for_call("PUT", ROLE_PATH, timeout=30)
+            changed = leveling_rules().model_dump(mode="json")
+            changed["rules"]["levels"]["level_roles"] = {"1": str(new_role)}
+            await _save(migrated_database, community_id, changed)
+            added = await fake.wait_for_call("PUT", ROLE_PATH, timeout=30, count=2)
+            removed = await fake.wait_for_call("DELETE", ROLE_PATH, timeout=30)
+        roles = fake.member(GUILD_ID, town.user_id(1))
+    assert roles is not None
+    assert roles["roles"] == [str(new_role)]
+    member = f"{ROLE_PATH}{town.user_id(1)}/roles/"
+    assert added.path == f"{member}{new_role}"
+    assert removed.path == f"{member}{LEVEL_ROLE_ID}"
+    assert added.reason == removed.reason == "Level roles changed"
+
+
+async def _save(url: str, community_id: int, raw: dict[str, object]) -> None:
+    """An admin's change, stored as the config service stores it (version bump + NOTIFY)."""
+    engine = create_db_engine(url, DatabaseSettings(pool_size=1))
+    try:
+        async with create_session_factory(engine).begin() as session:
+            stored = await read_config(session, community_id, for_update=True)
+            document = CommunityConfigDocument.model_validate(raw)
+            await save_document(session, stored, document, [Section.LEVELS])
+    finally:
+        await engine.dispose()
