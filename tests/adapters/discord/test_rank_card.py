@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from townsquare.adapters.discord import rank_card
+from townsquare.adapters.discord import rank_card, rank_card_text
 from townsquare.adapters.discord.rank_card import (
     AVATAR_BOX,
     CARD_SIZE,
@@ -249,8 +249,13 @@ def test_avatar_appears_in_the_circle() -> None:
 @pytest.fixture
 def no_system_fonts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """A host without /usr/share/fonts (a slim container): only Pillow's built-in font."""
-    caches = (rank_card._faces, rank_card._font, rank_card._covers, rank_card._notdef)
-    monkeypatch.setattr(rank_card, "_FONT_ROOT", tmp_path / "no-fonts")
+    caches = (
+        rank_card_text.installed_faces,
+        rank_card_text.font_for,
+        rank_card_text.has_glyph,
+        rank_card_text.notdef_mask,
+    )
+    monkeypatch.setattr(rank_card_text, "_FONT_ROOT", tmp_path / "no-fonts")
     for cache in caches:
         cache.cache_clear()
     yield
@@ -260,7 +265,7 @@ def no_system_fonts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 @pytest.mark.usefixtures("no_system_fonts")
 def test_renders_with_pillows_built_in_font_when_no_system_font_exists() -> None:
-    assert rank_card._faces(bold=True) == (None,)
+    assert rank_card_text.installed_faces(bold=True) == (None,)
 
     png = render_rank_card(_card(display_name="Zoë Åström 山田 🌸"))
 

@@ -18,13 +18,20 @@ from __future__ import annotations
 import functools
 import io
 import math
-import unicodedata
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 
 import structlog
-from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageOps
+
+from townsquare.adapters.discord.rank_card_text import (
+    drawable_name,
+    font_for,
+    has_glyph,
+    initials_of,
+    installed_faces,
+    truncate_to_width,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,22 +54,9 @@ _STAR: Rgb = (250, 204, 21)
 _GOLD: Rgb = (245, 158, 11)
 _CORNER_RADIUS = 28
 _SUPERSAMPLE = 4  # shapes are drawn 4x larger and reduced: antialiased edges
-_NAME_SCAN_LIMIT = 128  # far more code points than fit on the card; bounds the work
 _CONTENT_LEFT, _CONTENT_RIGHT = PROGRESS_BAR_BOX[0], PROGRESS_BAR_BOX[2]
 _SHRINK_STEPS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 _ICON_LIFT = 9  # half the cap height of 24 px digits
-
-_FONT_ROOT = Path("/usr/share/fonts")
-_BOLD_FONTS = (
-    "truetype/dejavu/DejaVuSans-Bold.ttf",
-    "truetype/noto/NotoSans-Bold.ttf",
-    "opentype/noto/NotoSansCJK-Bold.ttc",
-)
-_REGULAR_FONTS = (
-    "truetype/dejavu/DejaVuSans.ttf",
-    "truetype/noto/NotoSans-Regular.ttf",
-    "opentype/noto/NotoSansCJK-Regular.ttc",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +83,7 @@ def render_rank_card(card: RankCard) -> bytes:
     image.putalpha(_mask("rounded", *CARD_SIZE, radius=_CORNER_RADIUS))  # corners for any theme
     draw = ImageDraw.Draw(image)
 
-    name_face, name = _renderable_name(card.display_name)
+    name_face, name = drawable_name(card.display_name)
     _draw_avatar(image, card.avatar_png, name, name_face, accent)
     _draw_rank_and_level(image, draw, card, accent)
     fraction, xp_pieces = _progress(card, accent)
@@ -205,112 +199,6 @@ def _ink_on(background: Rgb) -> Rgb:
     )
 
 
-# --- fonts and names -------------------------------------------------------------------
-
-
-@functools.cache
-def _faces(bold: bool) -> tuple[str | None, ...]:
-    """Installed fonts in order of preference; ``None`` is Pillow's built-in Aileron."""
-    found: list[str | None] = []
-    for relative in _BOLD_FONTS if bold else _REGULAR_FONTS:
-        path = _FONT_ROOT / relative
-        if not path.is_file():  # truetype() would go looking for the name elsewhere
-            continue
-        try:
-            ImageFont.truetype(str(path), 16)
-        except OSError:  # unreadable: the next font, at worst Aileron
-            continue
-        found.append(str(path))
-    return (*found, None)
-
-
-@functools.lru_cache(maxsize=128)
-def _font(face: str | None, size: int) -> ImageFont.FreeTypeFont:
-    font = ImageFont.truetype(face, size) if face else ImageFont.load_default(size=size)
-    if not isinstance(font, ImageFont.FreeTypeFont):  # only a Pillow built without FreeType
-        raise RuntimeError("the rank card needs Pillow with FreeType support")
-    return font
-
-
-@functools.lru_cache(maxsize=16_384)
-def _covers(face: str | None, char: str) -> bool:
-    """Whether the font has a glyph for ``char``: a missing one renders as the .notdef box."""
-    probe = _font(face, 16)
-    mask = probe.getmask(char)
-    return (mask.size, bytes(mask)) != _notdef(face)
-
-
-@functools.cache
-def _notdef(face: str | None) -> tuple[tuple[int, int], bytes]:
-    mask = _font(face, 16).getmask("\U0010fffd")  # private use: in no font we ship
-    return mask.size, bytes(mask)
-
-
-def _renderable_name(raw: str) -> tuple[str | None, str]:
-    """The font covering most of the name, and the name reduced to what that font can draw.
-
-    Control characters and line breaks become spaces (they would start new lines), spaces
-    collapse, and characters no font has (most emoji) are dropped or replaced by their
-    compatibility decomposition (é -> e for Aileron, ﬁ -> fi) instead of drawn as boxes.
-    """
-    kept: list[str] = []
-    for char in raw[:_NAME_SCAN_LIMIT]:
-        category = unicodedata.category(char)
-        if category in ("Cc", "Zl", "Zp"):
-            kept.append(" ")
-        elif category not in ("Cs", "Co", "Cn"):
-            kept.append(char)
-    text = " ".join("".join(kept).split())
-    visible = set(text) - {" "}
-    faces = _faces(bold=True)
-    face, best = faces[0], -1
-    for candidate in faces:
-        covered = sum(_covers(candidate, char) for char in visible)
-        if covered > best:
-            face, best = candidate, covered
-        if covered == len(visible):
-            break
-    drawable: list[str] = []
-    for char in text:
-        if char == " " or _covers(face, char):
-            drawable.append(char)
-        else:
-            decomposed = unicodedata.normalize("NFKD", char)
-            drawable.extend(part for part in decomposed if _covers(face, part))
-    return face, " ".join("".join(drawable).split())
-
-
-def _cut(text: str, end: int) -> str:
-    """``text[:end]`` moved back so a base letter keeps its accents and emoji their joiners."""
-    while 0 < end < len(text) and (
-        unicodedata.category(text[end]).startswith("M") or text[end - 1] == "\u200d"
-    ):
-        end -= 1
-    return text[:end].rstrip()
-
-
-def _truncate(text: str, font: ImageFont.FreeTypeFont, max_width: float, ellipsis: str) -> str:
-    if font.getlength(text) <= max_width:
-        return text
-    low, high = 0, len(text)
-    while low < high:  # the longest prefix that fits with the ellipsis
-        middle = (low + high + 1) // 2
-        if font.getlength(_cut(text, middle) + ellipsis) <= max_width:
-            low = middle
-        else:
-            high = middle - 1
-    return _cut(text, low) + ellipsis
-
-
-def _initials(name: str, face: str | None) -> str:
-    """First letters of the first two words, upper-cased where the font has the capital."""
-    letters = [word[0] for word in name.split() if word[0].isalnum()][:2]
-    capitals = [
-        capital if _covers(face, capital := letter.upper()[0]) else letter for letter in letters
-    ]
-    return "".join(capitals) or "?"
-
-
 # --- drawing ---------------------------------------------------------------------------
 
 
@@ -362,7 +250,7 @@ def _piece_width(piece: _Piece, scale: float) -> float:
     size = max(1, round(piece.size * scale))
     if piece.icon:
         return size
-    return _font(_faces(piece.bold)[0], size).getlength(piece.text)
+    return font_for(installed_faces(piece.bold)[0], size).getlength(piece.text)
 
 
 def _draw_row(
@@ -391,7 +279,7 @@ def _draw_row(
             middle = baseline - _ICON_LIFT * scale  # level with the digits' mid-height
             _draw_icon(image, piece.icon, round(x), round(middle - size / 2), size, piece.color)
         else:
-            font = _font(_faces(piece.bold)[0], size)
+            font = font_for(installed_faces(piece.bold)[0], size)
             draw.text((x, baseline), piece.text, font=font, fill=piece.color, anchor="ls")
         x += width
     return math.ceil(sum(widths))
@@ -434,9 +322,9 @@ def _draw_name(
     """The name in its own clipped layer: stacked accents (Zalgo) cannot spill onto the bar."""
     if not name or max_width <= 0:
         return
-    font = _font(face, 36)
-    ellipsis = "…" if _covers(face, "…") else "..."
-    text = _truncate(name, font, max_width, ellipsis)
+    font = font_for(face, 36)
+    ellipsis = "…" if has_glyph(face, "…") else "..."
+    text = truncate_to_width(name, font, max_width, ellipsis)
     pad, top = 6, baseline - 44  # room for a left overhang and for ascenders above the baseline
     layer = Image.new("L", (max_width + pad, 56), 0)
     ImageDraw.Draw(layer).text((pad, baseline - top), text, font=font, fill=255, anchor="ls")
@@ -472,8 +360,8 @@ def _draw_avatar(
         return
     background = _mix(accent, _BODY, 0.35)
     image.paste(background, (left, top), circle)
-    initials = _initials(name, face)  # the name is already reduced to what ``face`` can draw
-    font = _font(face, 84 if len(initials) == 1 else 72)
+    initials = initials_of(name, face)  # the name is already reduced to what ``face`` can draw
+    font = font_for(face, 84 if len(initials) == 1 else 72)
     ImageDraw.Draw(image).text(
         ((left + right) / 2, top + diameter / 2),
         initials,
