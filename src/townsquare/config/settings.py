@@ -298,6 +298,81 @@ class DiscordSettings(_Section):
         return self
 
 
+class LineChannelSettings(_Section):
+    """One LINE Official Account (a Messaging API channel) the bot serves."""
+
+    key: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="Short name in the webhook URL: https://HOST/line/webhook/KEY.",
+    )
+    secret: SecretStr = Field(description="Channel secret (Basic settings): verifies webhooks.")
+    access_token: SecretStr = Field(
+        description="Channel access token (Messaging API tab): sends replies."
+    )
+    community: str | None = Field(
+        default=None,
+        description=(
+            "Slug of the community one-to-one chats with this account belong to. Empty: one "
+            "is created for the account. Group chats are communities of their own."
+        ),
+    )
+
+
+class LineSettings(_Section):
+    """The LINE bot (`townsquare run`). Without channels the LINE adapter is off."""
+
+    channels: tuple[LineChannelSettings, ...] = Field(
+        default=(),
+        description=(
+            'Official accounts, as a list: [{"key": "clinic", "secret": "...", '
+            '"access_token": "..."}]. In TOML: [[line.channels]] tables.'
+        ),
+    )
+    api_url: str = Field(default="https://api.line.me", description="LINE's Messaging API.")
+    data_api_url: str = Field(
+        default="https://api-data.line.me", description="LINE's API for message content."
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        le=50_000_000,
+        description="Webhook bodies larger than this are refused (413) before parsing.",
+    )
+    workers: int = Field(
+        default=8, ge=1, le=500, description="Chats whose events are processed at once."
+    )
+    max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Failed attempts before an event is dead-lettered (kept, logged, skipped).",
+    )
+    retry_initial_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="First pause before an event is retried."
+    )
+    retry_max_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="Longest pause between retries."
+    )
+    push_fallback: bool = Field(
+        default=True,
+        description=(
+            "When a reply token has expired or was used, send the answer as a push message "
+            "(counts against the account's monthly quota)."
+        ),
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_keys(
+        cls, value: tuple[LineChannelSettings, ...]
+    ) -> tuple[LineChannelSettings, ...]:
+        keys = [channel.key for channel in value]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"channel keys must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+
 class PipelineSettings(_Section):
     """The ingest pipeline: queue, micro-batches, outage spool, retention."""
 
@@ -413,6 +488,7 @@ class Settings(BaseSettings):
     cache: ConfigCacheSettings = Field(default_factory=ConfigCacheSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    line: LineSettings = Field(default_factory=LineSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""The LINE adapter: a durable webhook, inbox workers, conversations, replies that arrive."""
