@@ -47,6 +47,7 @@ CHANGES: dict[Section, Any] = {
     Section.CATALOG: {
         "categories": [{"key": "general", "name": "General"}, {"key": "x", "name": "X"}]
     },
+    Section.ANNOUNCEMENTS: {"mode": "channel", "channel_id": "100", "per_minute": 3},
 }
 
 
@@ -209,6 +210,16 @@ async def test_an_edit_that_changes_nothing_bumps_nothing(session: AsyncSession)
             {"day_offset_minutes": 541, "bogus": 1},
             ("general", "bogus"),
         ),
+        (
+            Section.ANNOUNCEMENTS,
+            {"mode": "channel", "channel_id": "404"},
+            ("announcements", "channel_id"),
+        ),
+        (
+            Section.ANNOUNCEMENTS,
+            {"mode": "channel"},
+            ("announcements",),
+        ),
     ],
     ids=[
         "negative-multiplier",
@@ -217,6 +228,8 @@ async def test_an_edit_that_changes_nothing_bumps_nothing(session: AsyncSession)
         "unknown-afk",
         "floor-cap",
         "unknown-setting",
+        "unknown-announcement-channel",
+        "channel-mode-without-channel",
     ],
 )
 async def test_an_invalid_section_is_rejected_with_its_location_and_nothing_written(
