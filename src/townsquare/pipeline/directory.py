@@ -149,12 +149,28 @@ class Directory:
             "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])",
             ([k[0] for k in keys], ids, [k[2][:200] for k in keys]),
         )
-        await conn.execute(
+        cursor = await conn.execute(
             "INSERT INTO member_identities (community_id, platform, external_user_id, member_id) "
-            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[])",
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) "
+            "ON CONFLICT (community_id, platform, external_user_id) DO NOTHING "
+            "RETURNING community_id, platform, external_user_id",
             ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], ids),
         )
-        return dict(zip(keys, ids, strict=True))
+        created = {(int(c), str(p), str(e)) for c, p, e in await cursor.fetchall()}
+        made = dict(zip(keys, ids, strict=True))
+        lost = [key for key in keys if key not in created]
+        if not lost:
+            return made
+        # Someone else (an identity link, another process) gave these accounts a member in
+        # the meantime: use theirs and drop the members made here for nothing.
+        self.statements += 2
+        await conn.execute(
+            "DELETE FROM members m USING unnest(%s::bigint[], %s::bigint[]) AS u(c, i) "
+            "WHERE m.community_id = u.c AND m.id = u.i",
+            ([key[0] for key in lost], [made[key] for key in lost]),
+        )
+        found = await self._select_members(conn, lost)
+        return {key: made[key] for key in keys if key in created} | found
 
     async def resolve_channels(
         self,
