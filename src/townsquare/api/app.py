@@ -3,10 +3,10 @@ lifespan owns the engine (created on startup, disposed on shutdown)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from townsquare import __version__
 from townsquare.api import health
@@ -28,8 +28,13 @@ def create_app(
     *,
     pipeline: Pipeline | None = None,
     checks: Mapping[str, health.ReadinessCheck] | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The app; ``pipeline`` and further ``checks`` (owned by the caller) join ``/ready``."""
+    """The app; ``pipeline`` and further ``checks`` (owned by the caller) join ``/ready``.
+
+    ``routers`` are mounted as they are, before the API's own (their paths must not
+    overlap): platform adapters bring their own (the LINE webhook), so this module need not
+    know about adapters (the layers forbid it)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +70,8 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.api.rate_limit_storage)
     install_problem_handlers(app)
     metrics = install_metrics(app)
+    for router in routers:  # first: a webhook is the hottest path, and routes match in order
+        app.include_router(router)
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(public.router, prefix=API_PREFIX)

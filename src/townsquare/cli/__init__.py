@@ -13,7 +13,7 @@ from townsquare.cli.common import ShutdownRequested, print_error
 from townsquare.errors import TownsquareError
 
 # Register the command groups (each module adds its commands to ``app``).
-from townsquare.cli import admin, bench, community_config, db, imports, lake, run  # noqa: F401  isort: skip
+from townsquare.cli import admin, bench, community_config, db, imports, lake, line, run  # noqa: F401  isort: skip
 
 
 def main() -> None:

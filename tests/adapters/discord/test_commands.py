@@ -376,6 +376,7 @@ async def test_commands_are_synced_with_translated_descriptions(town: Town) -> N
         "revoke",
         "grant-achievement",
         "config",
+        "link",
     }
     assert set(synced["rank"]["description_localizations"]) == {"zh-TW", "ja"}
     assert str(synced["award"]["default_member_permissions"]) == str(MANAGE_GUILD)

@@ -26,8 +26,11 @@ _MAX_DETAIL = 500
 
 
 def _slug(platform: str, name: str, external_id: str) -> str:
+    """A readable slug: the space's name and the end of its id, both made URL-safe."""
     base = _SLUG_UNSAFE.sub("-", name.lower()).strip("-")[:40] or platform
-    return f"{base}-{external_id[-6:]}"[:64].strip("-")
+    suffix = _SLUG_UNSAFE.sub("-", external_id.lower()).strip("-")[-6:].strip("-")
+    slug = f"{base}-{suffix}" if suffix else base
+    return re.sub(r"-{2,}", "-", slug)[:64].strip("-") or platform
 
 
 async def ensure_community(

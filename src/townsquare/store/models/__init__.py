@@ -35,6 +35,7 @@ from townsquare.store.models.community import (
 )
 from townsquare.store.models.conversation import ConversationSession, WebhookInboxItem
 from townsquare.store.models.grants import ManualGrant
+from townsquare.store.models.identity import LinkCode
 from townsquare.store.models.platform import CommunityProblem, MemberPreference, VoiceSession
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Event",
     "LedgerEntry",
     "LevelUp",
+    "LinkCode",
     "ManualGrant",
     "Member",
     "MemberIdentity",

@@ -61,6 +61,8 @@ class WebhookInboxItem(Base):
     community_id: Mapped[int]
     id: Mapped[int] = mapped_column(Identity())
     platform: Mapped[str] = mapped_column(String(16))
+    # The configured channel (LINE official account) that received it: whose token replies.
+    channel_key: Mapped[str] = mapped_column(String(40))
     webhook_event_id: Mapped[str] = mapped_column(String(128))
     # Events with the same key (one user, one chat) are processed in order.
     ordering_key: Mapped[str] = mapped_column(String(128))
@@ -74,6 +76,8 @@ class WebhookInboxItem(Base):
     received_at: Mapped[datetime] = created_at_column()
     processed_at: Mapped[datetime | None]
 
+    # While ``processing``, ``next_attempt_at`` is the worker's lease: past it, the item is
+    # due again (its worker died), and the exact value fences a worker whose lease was lost.
     __table_args__ = (
         PrimaryKeyConstraint("community_id", "id"),
         UniqueConstraint("community_id", "platform", "webhook_event_id"),
@@ -83,6 +87,22 @@ class WebhookInboxItem(Base):
             "ix_webhook_inbox_due",
             "next_attempt_at",
             postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        # The oldest open event of an ordering key (the only one a worker may take).
+        Index(
+            "ix_webhook_inbox_open_key",
+            "community_id",
+            "platform",
+            "ordering_key",
+            "id",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        # Dead-letter count and the retention sweeps of finished rows.
+        Index(
+            "ix_webhook_inbox_finished",
+            "status",
+            "processed_at",
+            postgresql_where=text("status IN ('done', 'dead')"),
         ),
         community_fk(),
     )

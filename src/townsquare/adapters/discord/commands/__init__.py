@@ -4,6 +4,7 @@
 - `leaderboard`: ``/leaderboard [currency] [season]`` (paged with buttons)
 - `profile`: ``/profile [member]``, ``/achievements [member]``, ``/season``
 - `preferences`: ``/preferences [level_ups] [achievements]``
+- `link`: ``/link`` (a one-time code to attach a LINE account)
 - `admin`: ``/award``, ``/revoke``, ``/grant-achievement`` (Manage Server)
 - `configure`: ``/config show | announcements | multiplier`` (Manage Server)
 
@@ -20,6 +21,7 @@ from townsquare.adapters.discord.commands import (
     admin,
     configure,
     leaderboard,
+    link,
     preferences,
     profile,
     ranks,
@@ -34,7 +36,7 @@ def build_tree(bot: TownsquareBot) -> TownsquareTree:
     """The command tree with every Townsquare command; the leaderboard's page buttons are
     registered on the bot so they keep working on messages sent before a restart."""
     tree = TownsquareTree(bot)
-    for module in (ranks, leaderboard, profile, preferences, admin):
+    for module in (ranks, leaderboard, profile, preferences, link, admin):
         for command in module.commands():
             tree.add_command(command)
     for group in configure.commands():
