@@ -87,9 +87,14 @@ class LineAdapter:
         start = getattr(self.handler, "start", None)  # a handler may own clients to open
         if start is not None:
             await start()
-        self.worker = InboxWorker(self.engine, self.handler, self.settings, self._options)
-        await self.worker.start()
-        await self.worker.refresh_depth()
+        worker = InboxWorker(self.engine, self.handler, self.settings, self._options)
+        try:
+            await worker.refresh_depth()  # /ready has figures at once; the inbox is readable
+        except BaseException:
+            await self.stop()  # nobody stops an adapter that did not start
+            raise
+        self.worker = worker
+        await worker.start()
         log.info(
             "line_started",
             channels=[c.key for c in self.settings.channels],
