@@ -9,7 +9,6 @@ test's thread and the fake's loop, hence the locks.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,19 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-PathPattern = str | re.Pattern[str]
-
-
-def matches(method: str, pattern: PathPattern, call_method: str, path: str) -> bool:
-    """``method`` ("*" for any) and a path prefix (str) or a regex searched in the path.
-
-    Paths are relative to the API root: ``/channels/123/messages``.
-    """
-    if method != "*" and method.upper() != call_method:
-        return False
-    if isinstance(pattern, str):
-        return path.startswith(pattern)
-    return pattern.search(path) is not None
+from townsquare.fakes.call_log import CallLog as SharedCallLog
+from townsquare.fakes.call_log import PathPattern, matches
 
 
 @dataclass(frozen=True)
@@ -61,36 +49,8 @@ class RestCall:
     at: float  # time.monotonic() when the request arrived
 
 
-class CallLog:
-    """Every REST call, in arrival order, and the fake's own failures; thread-safe.
-
-    A bug in the fake (an exception in a handler) is kept in ``errors`` so a test can
-    insist on none, rather than it hiding in a log line behind a retried 500.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: list[RestCall] = []
-        self.errors: list[str] = []
-
-    def error(self, where: str, error: BaseException) -> None:
-        with self._lock:
-            self.errors.append(f"{where}: {type(error).__name__}: {error}")
-
-    def append(self, call: RestCall) -> None:
-        with self._lock:
-            self._calls.append(call)
-
-    def snapshot(self) -> list[RestCall]:
-        with self._lock:
-            return list(self._calls)
-
-    def matching(self, method: str, pattern: PathPattern) -> list[RestCall]:
-        return [c for c in self.snapshot() if matches(method, pattern, c.method, c.path)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._calls.clear()
+#: Every call this fake received, and its own failures.
+CallLog = SharedCallLog[RestCall]
 
 
 @dataclass(frozen=True)

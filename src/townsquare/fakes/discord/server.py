@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from townsquare.fakes.call_log import PathPattern
 from townsquare.fakes.discord import intents, payloads
 from townsquare.fakes.discord.batch import DispatchBatch, run_batch
-from townsquare.fakes.discord.calls import CallLog, FaultPlan, PathPattern, RestCall
+from townsquare.fakes.discord.calls import CallLog, FaultPlan, RestCall
 from townsquare.fakes.discord.gateway import (
     GATEWAY_PATH,
     ConnectionInfo,

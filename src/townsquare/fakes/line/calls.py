@@ -9,13 +9,13 @@ fake's loop, hence the locks.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PathPattern = str | re.Pattern[str]
+from townsquare.fakes.call_log import CallLog as SharedCallLog
+from townsquare.fakes.call_log import PathPattern, matches
 
 # LINE's own wording for the faults a test injects most.
 DEFAULT_FAULT_MESSAGES = {
@@ -24,18 +24,6 @@ DEFAULT_FAULT_MESSAGES = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
-
-
-def matches(method: str, pattern: PathPattern, call_method: str, path: str) -> bool:
-    """``method`` ("*" for any) and a path prefix (str) or a regex searched in the path.
-
-    Paths are LINE's full paths: ``/v2/bot/message/push``.
-    """
-    if method != "*" and method.upper() != call_method:
-        return False
-    if isinstance(pattern, str):
-        return path.startswith(pattern)
-    return pattern.search(path) is not None
 
 
 @dataclass(frozen=True)
@@ -55,41 +43,8 @@ class ApiCall:
     at: float  # time.monotonic() when the request arrived
 
 
-class CallLog:
-    """Every call, in arrival order, and the fake's own failures; thread-safe.
-
-    A bug in the fake (an exception in a handler) is kept in ``errors`` so a test can insist
-    on none, rather than it hiding behind a 500 that the code under test retried.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: list[ApiCall] = []
-        self._errors: list[str] = []
-
-    def error(self, where: str, error: BaseException) -> None:
-        with self._lock:
-            self._errors.append(f"{where}: {type(error).__name__}: {error}")
-
-    @property
-    def errors(self) -> list[str]:
-        with self._lock:
-            return list(self._errors)
-
-    def append(self, call: ApiCall) -> None:
-        with self._lock:
-            self._calls.append(call)
-
-    def snapshot(self) -> list[ApiCall]:
-        with self._lock:
-            return list(self._calls)
-
-    def matching(self, method: str, pattern: PathPattern) -> list[ApiCall]:
-        return [c for c in self.snapshot() if matches(method, pattern, c.method, c.path)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._calls.clear()
+#: Every call this fake received, and its own failures.
+CallLog = SharedCallLog[ApiCall]
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from townsquare.fakes.call_log import PathPattern
 from townsquare.fakes.line import ids, webhooks
 from townsquare.fakes.line.api import MessagingApi
-from townsquare.fakes.line.calls import ApiCall, CallLog, FaultPlan, PathPattern
+from townsquare.fakes.line.calls import ApiCall, CallLog, FaultPlan
 from townsquare.fakes.line.ids import JSON
 from townsquare.fakes.line.state import (
     DEFAULT_REPLY_TOKEN_TTL,
