@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from townsquare.adapters.discord.figures import AdapterFigures
 from townsquare.adapters.discord.mapping import (
     display_name,
+    member_roles,
     message_event,
     place_of,
     reaction_event,
@@ -169,14 +170,12 @@ class ActivityFeed:
         place = place_of(guild.get_channel_or_thread(int(data["channel_id"])))
         if place is None:
             return
-        author = guild.get_member(int(author_id))
-        roles = tuple(str(r) for r in author._roles) if author is not None else ()
         event = reaction_event(
             data,
             place,
             added=added,
             author_id=author_id,
-            author_roles=roles,
+            author_roles=member_roles(guild.get_member(int(author_id))),
             at=int(self._clock()),
         )
         if event is not None:
